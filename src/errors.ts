@@ -1,0 +1,257 @@
+/**
+ * The error catalogue. Every failure a client can see is one of these classes, with a stable
+ * machine-readable `code` and the HTTP status the HTTP transport maps it to. The WebSocket
+ * transport sends `{ type: 'error', code, message, details }` with the same code.
+ */
+export class PerchError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly details: Record<string, unknown> | undefined;
+  constructor(code: string, status: number, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.status = status;
+    this.details = details;
+  }
+}
+
+/** Input failed schema validation; `details.issues` lists each problem with its path. */
+export class ValidationError extends PerchError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('invalid_request', 400, message, details);
+  }
+}
+
+export class MalformedFrameError extends PerchError {
+  constructor(message = 'frame is not valid JSON') {
+    super('malformed_frame', 400, message);
+  }
+}
+
+export class UnknownFrameTypeError extends PerchError {
+  constructor(type: string) {
+    super('unknown_frame_type', 400, `unknown frame type ${JSON.stringify(type).slice(0, 80)}`);
+  }
+}
+
+export class FrameTooLargeError extends PerchError {
+  constructor(limit: number) {
+    super('frame_too_large', 413, `frame exceeds ${limit} bytes`, { limit });
+  }
+}
+
+export class MessageTooLargeError extends PerchError {
+  constructor(limit: number) {
+    super('message_too_large', 413, `message exceeds ${limit} characters`, { limit });
+  }
+}
+
+export class UnauthenticatedError extends PerchError {
+  constructor(message = 'authentication required') {
+    super('unauthenticated', 401, message);
+  }
+}
+
+export class InvalidCredentialsError extends PerchError {
+  constructor() {
+    super('invalid_credentials', 401, 'login or password is incorrect');
+  }
+}
+
+export class TooManyAttemptsError extends PerchError {
+  constructor(retryAfterSeconds: number) {
+    super('too_many_attempts', 429, 'too many failed sign-ins; try again later', {
+      retryAfterSeconds,
+    });
+  }
+}
+
+export class RateLimitedError extends PerchError {
+  constructor(message = 'too many requests; slow down') {
+    super('rate_limited', 429, message);
+  }
+}
+
+export class AccountDisabledError extends PerchError {
+  constructor() {
+    super('account_disabled', 403, 'this account is disabled');
+  }
+}
+
+export class ChatDisabledError extends PerchError {
+  constructor() {
+    super('chat_disabled', 403, 'persistent chat is not enabled for this user by policy');
+  }
+}
+
+export class ForbiddenError extends PerchError {
+  constructor(message = 'you are not allowed to do this') {
+    super('forbidden', 403, message);
+  }
+}
+
+export class AdminRequiredError extends PerchError {
+  constructor() {
+    super('admin_required', 403, 'this operation requires the chat administrator role');
+  }
+}
+
+export class NotFoundError extends PerchError {
+  constructor(code: string, message: string) {
+    super(code, 404, message);
+  }
+}
+
+export class RoomNotFoundError extends NotFoundError {
+  constructor() {
+    // A secret room the caller may not see answers exactly like a room that does not exist.
+    super('room_not_found', 'room not found');
+  }
+}
+
+export class CategoryNotFoundError extends NotFoundError {
+  constructor() {
+    super('category_not_found', 'category not found');
+  }
+}
+
+export class PrincipalNotFoundError extends NotFoundError {
+  constructor(name?: string) {
+    super(
+      'principal_not_found',
+      name === undefined
+        ? 'user or group not found'
+        : `user or group ${JSON.stringify(name)} not found`,
+    );
+  }
+}
+
+export class FileNotFoundError extends NotFoundError {
+  constructor() {
+    super('file_not_found', 'file not found or link expired');
+  }
+}
+
+export class InvitationNotFoundError extends NotFoundError {
+  constructor() {
+    super('invitation_not_found', 'invitation not found');
+  }
+}
+
+export class ConflictError extends PerchError {
+  constructor(code: string, message: string, details?: Record<string, unknown>) {
+    super(code, 409, message, details);
+  }
+}
+
+export class NameTakenError extends ConflictError {
+  constructor(name: string) {
+    super('name_taken', `the name ${JSON.stringify(name)} is already used by a room or category`);
+  }
+}
+
+export class CategoryNotEmptyError extends ConflictError {
+  constructor(rooms: number) {
+    super(
+      'category_not_empty',
+      `category still holds ${rooms} room(s); remove or move them first`,
+      {
+        rooms,
+      },
+    );
+  }
+}
+
+/** A principal placed in a room role or category list is outside the category scope. */
+export class OutOfScopeError extends PerchError {
+  constructor(names: string[]) {
+    super('principal_out_of_scope', 422, `not in the category scope: ${names.join(', ')}`, {
+      principals: names,
+    });
+  }
+}
+
+/** A request that is well-formed but breaks a domain rule (e.g. presenters in a normal room). */
+export class RuleViolationError extends PerchError {
+  constructor(code: string, message: string, details?: Record<string, unknown>) {
+    super(code, 422, message, details);
+  }
+}
+
+export class RoomDisabledError extends PerchError {
+  constructor() {
+    super('room_disabled', 403, 'room is disabled');
+  }
+}
+
+export class NotJoinedError extends PerchError {
+  constructor() {
+    super('not_joined', 409, 'join the room first');
+  }
+}
+
+export class PostNotAllowedError extends PerchError {
+  constructor() {
+    super('post_not_allowed', 403, 'only presenters may post in an auditorium room');
+  }
+}
+
+export class FileUploadDisabledError extends PerchError {
+  constructor() {
+    super('file_upload_disabled', 403, "file upload is switched off in this room's category");
+  }
+}
+
+export class FileTooLargeError extends PerchError {
+  constructor(limitKb: number) {
+    super('file_too_large', 413, `file exceeds the ${limitKb} KB limit`, { limitKb });
+  }
+}
+
+export class InvalidCursorError extends PerchError {
+  constructor(message: string) {
+    super('invalid_cursor', 400, message);
+  }
+}
+
+export class SlowConsumerError extends PerchError {
+  constructor() {
+    super('slow_consumer', 503, 'connection could not keep up with its events and was closed');
+  }
+}
+
+export class ShuttingDownError extends PerchError {
+  constructor() {
+    super('shutting_down', 503, 'server is shutting down');
+  }
+}
+
+export class InternalError extends PerchError {
+  constructor() {
+    super('internal_error', 500, 'internal server error');
+  }
+}
+
+/** Turns anything thrown into a PerchError; unknown errors become `internal_error`. */
+export function toPerchError(err: unknown): PerchError {
+  return err instanceof PerchError ? err : new InternalError();
+}
+
+export class PolicyNotFoundError extends NotFoundError {
+  constructor(name: string) {
+    super('policy_not_found', `no policy named ${JSON.stringify(name)}`);
+  }
+}
+
+export class AddinNotFoundError extends NotFoundError {
+  constructor() {
+    super('addin_not_found', 'add-in not found');
+  }
+}
+
+export class MessageNotFoundError extends NotFoundError {
+  constructor() {
+    super('message_not_found', 'message not found');
+  }
+}

@@ -1,0 +1,1163 @@
+import {
+  sql,
+  type Kysely,
+  type Selectable,
+  type Updateable,
+  type ExpressionBuilder,
+  type Expression,
+  type SqlBool,
+} from 'kysely';
+import type { Database, MessageTable, PrincipalTable, RoomTable, CategoryTable } from './schema.js';
+import type {
+  ActivityRecord,
+  Addin,
+  AppendedMessage,
+  Category,
+  CategoryList,
+  CategoryLists,
+  Dialect,
+  FileRecord,
+  Follow,
+  HistoryQuery,
+  Invitation,
+  Message,
+  MessageSearchQuery,
+  MessageSearchResult,
+  MessageState,
+  NewCategory,
+  NewFile,
+  NewMessage,
+  NewPrincipal,
+  NewRoom,
+  Policy,
+  PolicyGrant,
+  PostKey,
+  Principal,
+  PrincipalKind,
+  PrincipalPatch,
+  Room,
+  RoomPatch,
+  RoomRole,
+  RoomRoles,
+  RoomSearchQuery,
+  RoomSummary,
+  SessionRecord,
+  StoreOps,
+  Viewer,
+} from './store.js';
+
+const b = (v: boolean): number => (v ? 1 : 0);
+/** PostgreSQL returns bigint columns as strings; both dialects go through this. */
+const n = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
+const nn = (v: unknown): number | null => (v === null || v === undefined ? null : n(v));
+
+/** Case-folded key used for uniqueness of logins and names. */
+export function nameKey(name: string): string {
+  return name.normalize('NFKC').toLowerCase();
+}
+
+function toPrincipal(r: Selectable<PrincipalTable>): Principal {
+  return {
+    id: n(r.id),
+    kind: r.kind,
+    name: r.name,
+    displayName: r.display_name,
+    email: r.email,
+    description: r.description,
+    disabled: r.disabled === 1,
+    isAdmin: r.is_admin === 1,
+    source: r.source,
+    createdAt: n(r.created_at),
+  };
+}
+
+function toCategory(r: Selectable<CategoryTable>): Category {
+  return {
+    id: n(r.id),
+    name: r.name,
+    description: r.description,
+    fileUpload: r.file_upload === 1,
+    invitations: r.invitations === 1,
+    history: r.history === 1,
+    createdAt: n(r.created_at),
+    updatedAt: n(r.updated_at),
+  };
+}
+
+function toRoom(r: Selectable<RoomTable>): Room {
+  return {
+    id: n(r.id),
+    categoryId: n(r.category_id),
+    name: r.name,
+    description: r.description,
+    privacy: r.privacy,
+    type: r.type,
+    disabled: r.disabled === 1,
+    invitations: r.invitations,
+    addinId: nn(r.addin_id),
+    lastSeq: n(r.last_seq),
+    createdBy: nn(r.created_by),
+    createdAt: n(r.created_at),
+    updatedAt: n(r.updated_at),
+  };
+}
+
+function toMessage(r: Selectable<MessageTable>): Message {
+  return {
+    id: n(r.id),
+    roomId: n(r.room_id),
+    seq: n(r.seq),
+    authorId: n(r.author_id),
+    createdAt: n(r.created_at),
+    body: r.body,
+    title: r.title,
+    alert: r.alert === 1,
+    fileId: nn(r.file_id),
+    clientId: r.client_id,
+    state: r.state,
+    editedAt: nn(r.edited_at),
+  };
+}
+
+type RoomEB = ExpressionBuilder<Database & { r: RoomTable }, 'r'>;
+
+/** The viewer's principals are in the category scope of room `r` (allowed − denied). */
+function inScope(eb: RoomEB, viewer: Viewer): Expression<SqlBool> {
+  return eb.and([
+    eb.exists(
+      eb
+        .selectFrom('category_principals as cpa')
+        .select(sql`1`.as('one'))
+        .whereRef('cpa.category_id', '=', 'r.category_id')
+        .where('cpa.list', '=', 'allowed')
+        .where('cpa.principal_id', 'in', viewer.principalIds),
+    ),
+    eb.not(
+      eb.exists(
+        eb
+          .selectFrom('category_principals as cpd')
+          .select(sql`1`.as('one'))
+          .whereRef('cpd.category_id', '=', 'r.category_id')
+          .where('cpd.list', '=', 'denied')
+          .where('cpd.principal_id', 'in', viewer.principalIds),
+      ),
+    ),
+  ]);
+}
+
+function hasRole(eb: RoomEB, viewer: Viewer, roles: RoomRole[]): Expression<SqlBool> {
+  return eb.exists(
+    eb
+      .selectFrom('room_roles as rr')
+      .select(sql`1`.as('one'))
+      .whereRef('rr.room_id', '=', 'r.id')
+      .where('rr.role', 'in', roles)
+      .where('rr.principal_id', 'in', viewer.principalIds),
+  );
+}
+
+/** Rooms the viewer can find in the directory (see domain/rooms/policies.ts for the rules). */
+export function findableRoom(eb: RoomEB, viewer: Viewer): Expression<SqlBool> {
+  if (viewer.isAdmin) return eb('r.disabled', '=', 0);
+  return eb.and([
+    eb('r.disabled', '=', 0),
+    inScope(eb, viewer),
+    eb.or([eb('r.privacy', '!=', 'secret'), hasRole(eb, viewer, ['member', 'manager'])]),
+  ]);
+}
+
+/** Rooms whose messages the viewer can read: administrators get no bypass here. */
+export function readableRoom(eb: RoomEB, viewer: Viewer): Expression<SqlBool> {
+  return eb.and([
+    eb('r.disabled', '=', 0),
+    inScope(eb, viewer),
+    eb.or([eb('r.privacy', '=', 'open'), hasRole(eb, viewer, ['member'])]),
+  ]);
+}
+
+/** Quotes one term or phrase for an FTS5 MATCH expression. */
+function ftsQuote(text: string): string {
+  return `"${text.replace(/"/g, '""')}"`;
+}
+
+/** Kysely-based implementation of every store operation, shared by both dialects. */
+export class KyselyOps implements StoreOps {
+  constructor(
+    protected readonly db: Kysely<Database>,
+    readonly dialect: Dialect,
+  ) {}
+
+  // ---------------------------------------------------------------- directory
+
+  async createPrincipal(p: NewPrincipal, now: number): Promise<Principal> {
+    const row = await this.db
+      .insertInto('principals')
+      .values({
+        kind: p.kind,
+        name: p.name,
+        name_key: nameKey(p.name),
+        display_name: p.displayName,
+        email: p.email ?? null,
+        description: p.description ?? null,
+        disabled: b(p.disabled ?? false),
+        is_admin: b(p.isAdmin ?? false),
+        password_hash: p.passwordHash ?? null,
+        source: p.source ?? 'local',
+        created_at: now,
+        updated_at: now,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toPrincipal(row);
+  }
+
+  async getPrincipal(id: number): Promise<Principal | undefined> {
+    const row = await this.db
+      .selectFrom('principals')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row && toPrincipal(row);
+  }
+
+  async getPrincipalByName(name: string): Promise<Principal | undefined> {
+    const row = await this.db
+      .selectFrom('principals')
+      .selectAll()
+      .where('name_key', '=', nameKey(name))
+      .executeTakeFirst();
+    return row && toPrincipal(row);
+  }
+
+  async getPrincipalsByNames(names: string[]): Promise<Principal[]> {
+    if (names.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('principals')
+      .selectAll()
+      .where('name_key', 'in', names.map(nameKey))
+      .execute();
+    return rows.map(toPrincipal);
+  }
+
+  async getPrincipals(ids: number[]): Promise<Principal[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('principals')
+      .selectAll()
+      .where('id', 'in', ids)
+      .execute();
+    return rows.map(toPrincipal);
+  }
+
+  async getPasswordHash(userId: number): Promise<string | null> {
+    const row = await this.db
+      .selectFrom('principals')
+      .select('password_hash')
+      .where('id', '=', userId)
+      .executeTakeFirst();
+    return row?.password_hash ?? null;
+  }
+
+  async updatePrincipal(id: number, patch: PrincipalPatch, now: number): Promise<void> {
+    const values: Updateable<PrincipalTable> = { updated_at: now };
+    if (patch.displayName !== undefined) values.display_name = patch.displayName;
+    if (patch.email !== undefined) values.email = patch.email;
+    if (patch.description !== undefined) values.description = patch.description;
+    if (patch.disabled !== undefined) values.disabled = b(patch.disabled);
+    if (patch.isAdmin !== undefined) values.is_admin = b(patch.isAdmin);
+    if (patch.passwordHash !== undefined) values.password_hash = patch.passwordHash;
+    await this.db.updateTable('principals').set(values).where('id', '=', id).execute();
+  }
+
+  async listPrincipals(q: {
+    kind?: PrincipalKind;
+    filter?: string;
+    limit: number;
+    offset: number;
+  }): Promise<Principal[]> {
+    let query = this.db.selectFrom('principals').selectAll();
+    if (q.kind) query = query.where('kind', '=', q.kind);
+    if (q.filter) {
+      const like = `%${escapeLike(q.filter.toLowerCase())}%`;
+      query = query.where((eb) =>
+        eb.or([
+          eb('name_key', 'like', sql<string>`${like} ESCAPE '\\'`),
+          eb(eb.fn('lower', ['display_name']), 'like', sql<string>`${like} ESCAPE '\\'`),
+          eb(eb.fn('lower', ['email']), 'like', sql<string>`${like} ESCAPE '\\'`),
+        ]),
+      );
+    }
+    const rows = await query.orderBy('name_key').limit(q.limit).offset(q.offset).execute();
+    return rows.map(toPrincipal);
+  }
+
+  async addGroupMembers(groupId: number, memberIds: number[]): Promise<void> {
+    if (memberIds.length === 0) return;
+    await this.db
+      .insertInto('group_members')
+      .values(memberIds.map((member_id) => ({ group_id: groupId, member_id })))
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+  }
+
+  async removeGroupMembers(groupId: number, memberIds: number[]): Promise<void> {
+    if (memberIds.length === 0) return;
+    await this.db
+      .deleteFrom('group_members')
+      .where('group_id', '=', groupId)
+      .where('member_id', 'in', memberIds)
+      .execute();
+  }
+
+  async listGroupMembers(groupId: number): Promise<number[]> {
+    const rows = await this.db
+      .selectFrom('group_members')
+      .select('member_id')
+      .where('group_id', '=', groupId)
+      .execute();
+    return rows.map((r) => n(r.member_id));
+  }
+
+  async ancestry(principalId: number): Promise<number[]> {
+    // UNION (not UNION ALL) stops at cycles in group nesting.
+    const { rows } = await sql<{ id: number }>`
+      WITH RECURSIVE a(id) AS (
+        SELECT ${principalId}
+        UNION
+        SELECT gm.group_id FROM group_members gm JOIN a ON gm.member_id = a.id
+      ) SELECT id FROM a`.execute(this.db);
+    return rows.map((r) => n(r.id));
+  }
+
+  async expandToUsers(principalIds: number[]): Promise<number[]> {
+    if (principalIds.length === 0) return [];
+    const { rows } = await sql<{ id: number }>`
+      WITH RECURSIVE m(id) AS (
+        SELECT id FROM principals WHERE id IN (${sql.join(principalIds)})
+        UNION
+        SELECT gm.member_id FROM group_members gm JOIN m ON gm.group_id = m.id
+      ) SELECT p.id FROM principals p JOIN m ON p.id = m.id
+        WHERE p.kind = 'user' AND p.disabled = 0 ORDER BY p.id`.execute(this.db);
+    return rows.map((r) => n(r.id));
+  }
+
+  // ---------------------------------------------------------------- sessions
+
+  async createSession(
+    tokenHash: string,
+    userId: number,
+    now: number,
+    expiresAt: number,
+  ): Promise<void> {
+    await this.db
+      .insertInto('sessions')
+      .values({
+        token_hash: tokenHash,
+        user_id: userId,
+        created_at: now,
+        expires_at: expiresAt,
+        revoked_at: null,
+      })
+      .execute();
+  }
+
+  async getSession(tokenHash: string): Promise<SessionRecord | undefined> {
+    const row = await this.db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('token_hash', '=', tokenHash)
+      .executeTakeFirst();
+    return (
+      row && {
+        userId: n(row.user_id),
+        createdAt: n(row.created_at),
+        expiresAt: n(row.expires_at),
+        revokedAt: nn(row.revoked_at),
+      }
+    );
+  }
+
+  async revokeSession(tokenHash: string, now: number): Promise<void> {
+    await this.db
+      .updateTable('sessions')
+      .set({ revoked_at: now })
+      .where('token_hash', '=', tokenHash)
+      .where('revoked_at', 'is', null)
+      .execute();
+  }
+
+  async revokeUserSessions(userId: number, now: number): Promise<void> {
+    await this.db
+      .updateTable('sessions')
+      .set({ revoked_at: now })
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .execute();
+  }
+
+  // ---------------------------------------------------------------- policies, settings
+
+  async listPolicies(): Promise<Policy[]> {
+    const rows = await this.db.selectFrom('policies').selectAll().orderBy('name').execute();
+    return rows.map((r) => ({
+      name: r.name,
+      enabled: r.enabled === 1,
+      description: r.description,
+    }));
+  }
+
+  async getPolicy(name: string): Promise<Policy | undefined> {
+    const r = await this.db
+      .selectFrom('policies')
+      .selectAll()
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return r && { name: r.name, enabled: r.enabled === 1, description: r.description };
+  }
+
+  async upsertPolicy(p: Policy): Promise<void> {
+    await this.db
+      .insertInto('policies')
+      .values({ name: p.name, enabled: b(p.enabled), description: p.description })
+      .onConflict((oc) =>
+        oc.column('name').doUpdateSet({ enabled: b(p.enabled), description: p.description }),
+      )
+      .execute();
+  }
+
+  async deletePolicy(name: string): Promise<void> {
+    await this.db.deleteFrom('policy_grants').where('policy_name', '=', name).execute();
+    await this.db.deleteFrom('policies').where('name', '=', name).execute();
+  }
+
+  async setGrant(principalId: number, policyName: string | null): Promise<void> {
+    if (policyName === null) {
+      await this.db.deleteFrom('policy_grants').where('principal_id', '=', principalId).execute();
+      return;
+    }
+    await this.db
+      .insertInto('policy_grants')
+      .values({ principal_id: principalId, policy_name: policyName })
+      .onConflict((oc) => oc.column('principal_id').doUpdateSet({ policy_name: policyName }))
+      .execute();
+  }
+
+  async getGrants(principalIds: number[]): Promise<PolicyGrant[]> {
+    if (principalIds.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('policy_grants')
+      .selectAll()
+      .where('principal_id', 'in', principalIds)
+      .execute();
+    return rows.map((r) => ({ principalId: n(r.principal_id), policyName: r.policy_name }));
+  }
+
+  async getSettings(): Promise<Record<string, string>> {
+    const rows = await this.db.selectFrom('settings').selectAll().execute();
+    return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+  }
+
+  async setSetting(key: string, value: string): Promise<void> {
+    await this.db
+      .insertInto('settings')
+      .values({ key, value })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
+      .execute();
+  }
+
+  // ---------------------------------------------------------------- names
+
+  async reserveName(name: string, kind: 'room' | 'category', refId: number): Promise<boolean> {
+    const res = await this.db
+      .insertInto('names')
+      .values({ name_key: nameKey(name), kind, ref_id: refId })
+      .onConflict((oc) => oc.column('name_key').doNothing())
+      .executeTakeFirst();
+    return n(res.numInsertedOrUpdatedRows ?? 0) > 0;
+  }
+
+  async releaseName(name: string): Promise<void> {
+    await this.db.deleteFrom('names').where('name_key', '=', nameKey(name)).execute();
+  }
+
+  // ---------------------------------------------------------------- categories
+
+  async createCategory(c: NewCategory, now: number): Promise<Category> {
+    const row = await this.db
+      .insertInto('categories')
+      .values({
+        name: c.name,
+        description: c.description,
+        file_upload: b(c.fileUpload),
+        invitations: b(c.invitations),
+        history: b(c.history),
+        created_at: now,
+        updated_at: now,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toCategory(row);
+  }
+
+  async getCategory(id: number): Promise<Category | undefined> {
+    const r = await this.db
+      .selectFrom('categories')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return r && toCategory(r);
+  }
+
+  async getCategoryByName(name: string): Promise<Category | undefined> {
+    const ref = await this.db
+      .selectFrom('names')
+      .select('ref_id')
+      .where('name_key', '=', nameKey(name))
+      .where('kind', '=', 'category')
+      .executeTakeFirst();
+    return ref ? this.getCategory(n(ref.ref_id)) : undefined;
+  }
+
+  async listCategories(): Promise<Category[]> {
+    const rows = await this.db.selectFrom('categories').selectAll().orderBy('name').execute();
+    return rows.map(toCategory);
+  }
+
+  async updateCategory(id: number, patch: Partial<NewCategory>, now: number): Promise<void> {
+    const values: Updateable<CategoryTable> = { updated_at: now };
+    if (patch.name !== undefined) values.name = patch.name;
+    if (patch.description !== undefined) values.description = patch.description;
+    if (patch.fileUpload !== undefined) values.file_upload = b(patch.fileUpload);
+    if (patch.invitations !== undefined) values.invitations = b(patch.invitations);
+    if (patch.history !== undefined) values.history = b(patch.history);
+    await this.db.updateTable('categories').set(values).where('id', '=', id).execute();
+  }
+
+  async deleteCategory(id: number): Promise<void> {
+    await this.db.deleteFrom('category_principals').where('category_id', '=', id).execute();
+    await this.db.deleteFrom('categories').where('id', '=', id).execute();
+  }
+
+  async countRooms(categoryId: number): Promise<number> {
+    const r = await this.db
+      .selectFrom('rooms')
+      .select((eb) => eb.fn.countAll().as('c'))
+      .where('category_id', '=', categoryId)
+      .executeTakeFirstOrThrow();
+    return n(r.c);
+  }
+
+  async getCategoryLists(categoryId: number): Promise<CategoryLists> {
+    const rows = await this.db
+      .selectFrom('category_principals')
+      .select(['list', 'principal_id'])
+      .where('category_id', '=', categoryId)
+      .orderBy('principal_id')
+      .execute();
+    const out: CategoryLists = { allowed: [], denied: [], creators: [] };
+    for (const r of rows) {
+      (r.list === 'creator' ? out.creators : out[r.list]).push(n(r.principal_id));
+    }
+    return out;
+  }
+
+  async setCategoryList(
+    categoryId: number,
+    list: CategoryList,
+    principalIds: number[],
+  ): Promise<void> {
+    await this.db
+      .deleteFrom('category_principals')
+      .where('category_id', '=', categoryId)
+      .where('list', '=', list)
+      .execute();
+    if (principalIds.length === 0) return;
+    await this.db
+      .insertInto('category_principals')
+      .values(
+        [...new Set(principalIds)].map((principal_id) => ({
+          category_id: categoryId,
+          list,
+          principal_id,
+        })),
+      )
+      .execute();
+  }
+
+  async categoriesWithCreator(principalIds: number[]): Promise<number[]> {
+    const rows = await this.db
+      .selectFrom('category_principals')
+      .select('category_id')
+      .distinct()
+      .where('list', '=', 'creator')
+      .where('principal_id', 'in', principalIds)
+      .execute();
+    return rows.map((r) => n(r.category_id));
+  }
+
+  // ---------------------------------------------------------------- add-ins
+
+  async createAddin(name: string, url: string, now: number): Promise<Addin> {
+    const r = await this.db
+      .insertInto('addins')
+      .values({ name, name_key: nameKey(name), url, created_at: now })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return { id: n(r.id), name: r.name, url: r.url, createdAt: n(r.created_at) };
+  }
+
+  async getAddin(id: number): Promise<Addin | undefined> {
+    const r = await this.db
+      .selectFrom('addins')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return r && { id: n(r.id), name: r.name, url: r.url, createdAt: n(r.created_at) };
+  }
+
+  async getAddinByName(name: string): Promise<Addin | undefined> {
+    const r = await this.db
+      .selectFrom('addins')
+      .selectAll()
+      .where('name_key', '=', nameKey(name))
+      .executeTakeFirst();
+    return r && { id: n(r.id), name: r.name, url: r.url, createdAt: n(r.created_at) };
+  }
+
+  async listAddins(): Promise<Addin[]> {
+    const rows = await this.db.selectFrom('addins').selectAll().orderBy('name_key').execute();
+    return rows.map((r) => ({ id: n(r.id), name: r.name, url: r.url, createdAt: n(r.created_at) }));
+  }
+
+  async updateAddin(id: number, patch: { name?: string; url?: string }): Promise<void> {
+    const values: { name?: string; name_key?: string; url?: string } = {};
+    if (patch.name !== undefined)
+      Object.assign(values, { name: patch.name, name_key: nameKey(patch.name) });
+    if (patch.url !== undefined) values.url = patch.url;
+    if (Object.keys(values).length === 0) return;
+    await this.db.updateTable('addins').set(values).where('id', '=', id).execute();
+  }
+
+  async deleteAddin(id: number): Promise<void> {
+    await this.db.deleteFrom('addins').where('id', '=', id).execute();
+  }
+
+  // ---------------------------------------------------------------- rooms
+
+  async createRoom(r: NewRoom, now: number): Promise<Room> {
+    const row = await this.db
+      .insertInto('rooms')
+      .values({
+        category_id: r.categoryId,
+        name: r.name,
+        description: r.description,
+        privacy: r.privacy,
+        type: r.type,
+        disabled: 0,
+        invitations: r.invitations,
+        addin_id: r.addinId,
+        last_seq: 0,
+        created_by: r.createdBy,
+        created_at: now,
+        updated_at: now,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toRoom(row);
+  }
+
+  async getRoom(id: number): Promise<Room | undefined> {
+    const r = await this.db.selectFrom('rooms').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && toRoom(r);
+  }
+
+  async getRoomByName(name: string): Promise<Room | undefined> {
+    const ref = await this.db
+      .selectFrom('names')
+      .select('ref_id')
+      .where('name_key', '=', nameKey(name))
+      .where('kind', '=', 'room')
+      .executeTakeFirst();
+    return ref ? this.getRoom(n(ref.ref_id)) : undefined;
+  }
+
+  async listRooms(q: { categoryId?: number; limit: number; offset: number }): Promise<Room[]> {
+    let query = this.db.selectFrom('rooms').selectAll();
+    if (q.categoryId !== undefined) query = query.where('category_id', '=', q.categoryId);
+    const rows = await query.orderBy('id').limit(q.limit).offset(q.offset).execute();
+    return rows.map(toRoom);
+  }
+
+  async updateRoom(id: number, patch: RoomPatch, now: number): Promise<void> {
+    const values: Updateable<RoomTable> = { updated_at: now };
+    if (patch.categoryId !== undefined) values.category_id = patch.categoryId;
+    if (patch.name !== undefined) values.name = patch.name;
+    if (patch.description !== undefined) values.description = patch.description;
+    if (patch.privacy !== undefined) values.privacy = patch.privacy;
+    if (patch.type !== undefined) values.type = patch.type;
+    if (patch.disabled !== undefined) values.disabled = b(patch.disabled);
+    if (patch.invitations !== undefined) values.invitations = patch.invitations;
+    if (patch.addinId !== undefined) values.addin_id = patch.addinId;
+    await this.db.updateTable('rooms').set(values).where('id', '=', id).execute();
+  }
+
+  async deleteRoom(id: number): Promise<void> {
+    // Explicit deletes keep SQLite (foreign keys on) and PostgreSQL in step, FTS triggers included.
+    await this.db.deleteFrom('room_roles').where('room_id', '=', id).execute();
+    await this.db.deleteFrom('follows').where('room_id', '=', id).execute();
+    await this.db.deleteFrom('invitations').where('room_id', '=', id).execute();
+    await this.db.deleteFrom('mentions').where('room_id', '=', id).execute();
+    await this.db.deleteFrom('post_keys').where('room_id', '=', id).execute();
+    await this.db.deleteFrom('messages').where('room_id', '=', id).execute();
+    await this.db.deleteFrom('files').where('room_id', '=', id).execute();
+    await this.db.deleteFrom('rooms').where('id', '=', id).execute();
+  }
+
+  async getRoomRoles(roomId: number): Promise<RoomRoles> {
+    const rows = await this.db
+      .selectFrom('room_roles')
+      .select(['role', 'principal_id'])
+      .where('room_id', '=', roomId)
+      .orderBy('principal_id')
+      .execute();
+    const out: RoomRoles = { members: [], managers: [], presenters: [] };
+    for (const r of rows) out[`${r.role}s`].push(n(r.principal_id));
+    return out;
+  }
+
+  async setRoomRole(roomId: number, role: RoomRole, principalIds: number[]): Promise<void> {
+    await this.db
+      .deleteFrom('room_roles')
+      .where('room_id', '=', roomId)
+      .where('role', '=', role)
+      .execute();
+    if (principalIds.length === 0) return;
+    await this.db
+      .insertInto('room_roles')
+      .values(
+        [...new Set(principalIds)].map((principal_id) => ({ room_id: roomId, role, principal_id })),
+      )
+      .execute();
+  }
+
+  async searchRooms(q: RoomSearchQuery): Promise<RoomSummary[]> {
+    let query = this.db
+      .selectFrom('rooms as r')
+      .innerJoin('categories as c', 'c.id', 'r.category_id')
+      .selectAll('r')
+      .select('c.name as category_name')
+      .select((eb) =>
+        eb
+          .selectFrom('room_roles as m')
+          .select(eb.fn.countAll().as('c'))
+          .whereRef('m.room_id', '=', 'r.id')
+          .where('m.role', '=', 'member')
+          .as('member_count'),
+      )
+      .where((eb) => findableRoom(eb as unknown as RoomEB, q.viewer));
+    if (q.categoryId !== undefined) query = query.where('r.category_id', '=', q.categoryId);
+    if (q.text) {
+      const like = `%${escapeLike(q.text.toLowerCase())}%`;
+      query = query.where((eb) =>
+        q.includeDescription
+          ? eb.or([
+              eb(eb.fn('lower', ['r.name']), 'like', sql<string>`${like} ESCAPE '\\'`),
+              eb(eb.fn('lower', ['r.description']), 'like', sql<string>`${like} ESCAPE '\\'`),
+            ])
+          : eb(eb.fn('lower', ['r.name']), 'like', sql<string>`${like} ESCAPE '\\'`),
+      );
+    }
+    const rows = await query.orderBy('r.name').limit(q.limit).offset(q.offset).execute();
+    return rows.map((row) => ({
+      ...toRoom(row),
+      categoryName: row.category_name,
+      memberCount: n(row.member_count ?? 0),
+    }));
+  }
+
+  async roomsWithRole(principalIds: number[], role: RoomRole): Promise<number[]> {
+    const rows = await this.db
+      .selectFrom('room_roles')
+      .select('room_id')
+      .distinct()
+      .where('role', '=', role)
+      .where('principal_id', 'in', principalIds)
+      .execute();
+    return rows.map((r) => n(r.room_id));
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  async appendMessage(m: NewMessage): Promise<AppendedMessage> {
+    // The row lock taken by this UPDATE orders concurrent posts to one room on every dialect.
+    const bumped = await this.db
+      .updateTable('rooms')
+      .set((eb) => ({ last_seq: eb('last_seq', '+', 1) }))
+      .where('id', '=', m.roomId)
+      .returning('last_seq')
+      .executeTakeFirstOrThrow();
+    const seq = n(bumped.last_seq);
+    let id: number | null = null;
+    if (m.store) {
+      const row = await this.db
+        .insertInto('messages')
+        .values({
+          room_id: m.roomId,
+          seq,
+          author_id: m.authorId,
+          created_at: m.createdAt,
+          body: m.body,
+          title: m.title,
+          alert: b(m.alert),
+          file_id: m.fileId,
+          client_id: m.clientId,
+          state: 'normal',
+          edited_at: null,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      id = n(row.id);
+    }
+    if (m.clientId !== null) {
+      await this.db
+        .insertInto('post_keys')
+        .values({
+          author_id: m.authorId,
+          client_id: m.clientId,
+          room_id: m.roomId,
+          seq,
+          message_id: id,
+          created_at: m.createdAt,
+        })
+        .execute();
+    }
+    if (m.mentionUserIds.length > 0) {
+      await this.db
+        .insertInto('mentions')
+        .values(m.mentionUserIds.map((user_id) => ({ user_id, room_id: m.roomId, seq })))
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+    }
+    return { id, seq, createdAt: m.createdAt };
+  }
+
+  async getPostKey(authorId: number, clientId: string): Promise<PostKey | undefined> {
+    const r = await this.db
+      .selectFrom('post_keys')
+      .selectAll()
+      .where('author_id', '=', authorId)
+      .where('client_id', '=', clientId)
+      .executeTakeFirst();
+    return (
+      r && {
+        roomId: n(r.room_id),
+        seq: n(r.seq),
+        messageId: nn(r.message_id),
+        createdAt: n(r.created_at),
+      }
+    );
+  }
+
+  async getMessage(id: number): Promise<Message | undefined> {
+    const r = await this.db
+      .selectFrom('messages')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return r && toMessage(r);
+  }
+
+  async getMessageBySeq(roomId: number, seq: number): Promise<Message | undefined> {
+    const r = await this.db
+      .selectFrom('messages')
+      .selectAll()
+      .where('room_id', '=', roomId)
+      .where('seq', '=', seq)
+      .executeTakeFirst();
+    return r && toMessage(r);
+  }
+
+  async history(q: HistoryQuery): Promise<Message[]> {
+    let query = this.db.selectFrom('messages').selectAll().where('room_id', '=', q.roomId);
+    if (q.after !== undefined) {
+      query = query.where('seq', '>', q.after);
+      if (q.before !== undefined) query = query.where('seq', '<', q.before);
+      const rows = await query.orderBy('seq', 'asc').limit(q.limit).execute();
+      return rows.map(toMessage);
+    }
+    if (q.before !== undefined) query = query.where('seq', '<', q.before);
+    const rows = await query.orderBy('seq', 'desc').limit(q.limit).execute();
+    return rows.reverse().map(toMessage);
+  }
+
+  async searchMessages(q: MessageSearchQuery): Promise<MessageSearchResult> {
+    const base = () => {
+      let query = this.db
+        .selectFrom('messages as m')
+        .innerJoin('rooms as r', 'r.id', 'm.room_id')
+        .where('m.state', '!=', 'removed')
+        .where((eb) => readableRoom(eb as unknown as RoomEB, q.viewer));
+      const terms = [...(q.terms ?? []), ...(q.phrases ?? [])];
+      if (terms.length > 0) {
+        if (this.dialect === 'sqlite') {
+          const match = terms.map(ftsQuote).join(' AND ');
+          query = query.where(
+            'm.id',
+            'in',
+            sql<number>`(SELECT rowid FROM messages_fts WHERE messages_fts MATCH ${match})`,
+          );
+        } else {
+          const tsq = terms.map((t) => sql`phraseto_tsquery('simple', ${t})`);
+          query = query.where(sql<boolean>`m.search @@ (${sql.join(tsq, sql` && `)})`);
+        }
+      }
+      if (q.roomIds && q.roomIds.length > 0) query = query.where('m.room_id', 'in', q.roomIds);
+      if (q.authorIds && q.authorIds.length > 0)
+        query = query.where('m.author_id', 'in', q.authorIds);
+      if (q.from !== undefined) query = query.where('m.created_at', '>=', q.from);
+      if (q.to !== undefined) query = query.where('m.created_at', '<=', q.to);
+      return query;
+    };
+    const rows = await base()
+      .selectAll('m')
+      .orderBy('m.created_at', 'desc')
+      .orderBy('m.id', 'desc')
+      .limit(q.limit)
+      .offset(q.offset)
+      .execute();
+    const counted = await this.db
+      .selectFrom(
+        base()
+          .select('m.id')
+          .limit(q.countLimit + 1)
+          .as('hits'),
+      )
+      .select((eb) => eb.fn.countAll().as('c'))
+      .executeTakeFirstOrThrow();
+    const count = n(counted.c);
+    return {
+      messages: rows.map(toMessage),
+      count: Math.min(count, q.countLimit),
+      exceededLimit: count > q.countLimit,
+    };
+  }
+
+  async findMessages(q: {
+    roomId?: number;
+    authorId?: number;
+    from?: number;
+    to?: number;
+    limit: number;
+  }): Promise<Message[]> {
+    let query = this.db.selectFrom('messages').selectAll();
+    if (q.roomId !== undefined) query = query.where('room_id', '=', q.roomId);
+    if (q.authorId !== undefined) query = query.where('author_id', '=', q.authorId);
+    if (q.from !== undefined) query = query.where('created_at', '>=', q.from);
+    if (q.to !== undefined) query = query.where('created_at', '<=', q.to);
+    const rows = await query.orderBy('id').limit(q.limit).execute();
+    return rows.map(toMessage);
+  }
+
+  async setMessageState(id: number, state: MessageState, body: string, now: number): Promise<void> {
+    await this.db
+      .updateTable('messages')
+      .set({ state, body, title: state === 'removed' ? null : undefined, edited_at: now })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async clearRoom(roomId: number, upTo: number): Promise<number> {
+    const res = await this.db
+      .deleteFrom('messages')
+      .where('room_id', '=', roomId)
+      .where('created_at', '<=', upTo)
+      .executeTakeFirst();
+    return n(res.numDeletedRows);
+  }
+
+  // ---------------------------------------------------------------- invitations, follows
+
+  async createInvitations(
+    roomId: number,
+    userIds: number[],
+    invitedBy: number | null,
+    now: number,
+  ): Promise<Invitation[]> {
+    if (userIds.length === 0) return [];
+    const rows = await this.db
+      .insertInto('invitations')
+      .values(
+        userIds.map((user_id) => ({
+          user_id,
+          room_id: roomId,
+          invited_by: invitedBy,
+          created_at: now,
+          seen_at: null,
+        })),
+      )
+      .returningAll()
+      .execute();
+    return rows.map((r) => ({
+      id: n(r.id),
+      userId: n(r.user_id),
+      roomId: n(r.room_id),
+      invitedBy: nn(r.invited_by),
+      createdAt: n(r.created_at),
+      seenAt: nn(r.seen_at),
+    }));
+  }
+
+  async listInvitations(
+    userId: number,
+    q: { unseenOnly: boolean; limit: number },
+  ): Promise<Invitation[]> {
+    let query = this.db.selectFrom('invitations').selectAll().where('user_id', '=', userId);
+    if (q.unseenOnly) query = query.where('seen_at', 'is', null);
+    const rows = await query.orderBy('id', 'desc').limit(q.limit).execute();
+    return rows.map((r) => ({
+      id: n(r.id),
+      userId: n(r.user_id),
+      roomId: n(r.room_id),
+      invitedBy: nn(r.invited_by),
+      createdAt: n(r.created_at),
+      seenAt: nn(r.seen_at),
+    }));
+  }
+
+  async markInvitationsSeen(userId: number, ids: number[], now: number): Promise<number> {
+    if (ids.length === 0) return 0;
+    const res = await this.db
+      .updateTable('invitations')
+      .set({ seen_at: now })
+      .where('user_id', '=', userId)
+      .where('id', 'in', ids)
+      .where('seen_at', 'is', null)
+      .executeTakeFirst();
+    return n(res.numUpdatedRows);
+  }
+
+  async follow(userId: number, roomId: number, lastReadSeq: number, now: number): Promise<void> {
+    await this.db
+      .insertInto('follows')
+      .values({ user_id: userId, room_id: roomId, last_read_seq: lastReadSeq, created_at: now })
+      .onConflict((oc) => oc.columns(['user_id', 'room_id']).doNothing())
+      .execute();
+  }
+
+  async unfollow(userId: number, roomId: number): Promise<void> {
+    await this.db
+      .deleteFrom('follows')
+      .where('user_id', '=', userId)
+      .where('room_id', '=', roomId)
+      .execute();
+  }
+
+  async listFollows(userId: number): Promise<Follow[]> {
+    const rows = await this.db
+      .selectFrom('follows as f')
+      .innerJoin('rooms as r', 'r.id', 'f.room_id')
+      .select(['f.room_id', 'f.last_read_seq', 'f.created_at', 'r.last_seq'])
+      .select((eb) =>
+        eb
+          .selectFrom('mentions as mn')
+          .select(eb.fn.countAll().as('c'))
+          .whereRef('mn.room_id', '=', 'f.room_id')
+          .where('mn.user_id', '=', userId)
+          .whereRef('mn.seq', '>', 'f.last_read_seq')
+          .as('mentions'),
+      )
+      .where('f.user_id', '=', userId)
+      .orderBy('f.created_at')
+      .execute();
+    return rows.map((r) => ({
+      roomId: n(r.room_id),
+      lastReadSeq: n(r.last_read_seq),
+      lastSeq: n(r.last_seq),
+      mentions: n(r.mentions ?? 0),
+      createdAt: n(r.created_at),
+    }));
+  }
+
+  async markRead(userId: number, roomId: number, seq: number): Promise<void> {
+    await this.db
+      .updateTable('follows')
+      .set({ last_read_seq: seq })
+      .where('user_id', '=', userId)
+      .where('room_id', '=', roomId)
+      .where('last_read_seq', '<', seq)
+      .execute();
+  }
+
+  // ---------------------------------------------------------------- files
+
+  async createFile(f: NewFile): Promise<FileRecord> {
+    const r = await this.db
+      .insertInto('files')
+      .values({
+        room_id: f.roomId,
+        uploader_id: f.uploaderId,
+        name: f.name,
+        content_type: f.contentType,
+        size: f.size,
+        sha256: f.sha256,
+        storage_key: f.storageKey,
+        created_at: f.createdAt,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return { ...f, id: n(r.id) };
+  }
+
+  async getFile(id: number): Promise<FileRecord | undefined> {
+    const r = await this.db.selectFrom('files').selectAll().where('id', '=', id).executeTakeFirst();
+    return (
+      r && {
+        id: n(r.id),
+        roomId: n(r.room_id),
+        uploaderId: n(r.uploader_id),
+        name: r.name,
+        contentType: r.content_type,
+        size: n(r.size),
+        sha256: r.sha256,
+        storageKey: r.storage_key,
+        createdAt: n(r.created_at),
+      }
+    );
+  }
+
+  async listFileKeys(roomId: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('files')
+      .select('storage_key')
+      .where('room_id', '=', roomId)
+      .execute();
+    return rows.map((r) => r.storage_key);
+  }
+
+  // ---------------------------------------------------------------- outbox
+
+  async recordActivity(r: ActivityRecord): Promise<void> {
+    await this.db
+      .insertInto('activity_outbox')
+      .values({
+        kind: r.kind,
+        actor_id: r.actorId,
+        room_id: r.roomId,
+        created_at: r.createdAt,
+        payload: JSON.stringify(r.payload),
+      })
+      .execute();
+  }
+
+  async countActivity(): Promise<number> {
+    const r = await this.db
+      .selectFrom('activity_outbox')
+      .select((eb) => eb.fn.countAll().as('c'))
+      .executeTakeFirstOrThrow();
+    return n(r.c);
+  }
+}
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}

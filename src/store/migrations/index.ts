@@ -1,0 +1,12 @@
+import type { Kysely } from 'kysely';
+import type { Dialect } from '../store.js';
+import * as m001 from './001-initial.js';
+
+export interface Migration {
+  up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
+}
+
+/** Every migration, listed explicitly and applied in key order. Never edit a shipped one. */
+export const migrations: Record<string, Migration> = {
+  '001': m001,
+};

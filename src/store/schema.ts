@@ -1,0 +1,193 @@
+/**
+ * Table types for the Kysely query builder. Timestamps are integer milliseconds since the epoch
+ * and flags are 0/1 integers so that both dialects bind them the same way.
+ */
+import type { Generated } from 'kysely';
+
+export interface PrincipalTable {
+  id: Generated<number>;
+  kind: 'user' | 'group';
+  name: string;
+  name_key: string;
+  display_name: string;
+  email: string | null;
+  description: string | null;
+  disabled: number;
+  is_admin: number;
+  password_hash: string | null;
+  source: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface GroupMemberTable {
+  group_id: number;
+  member_id: number;
+}
+
+export interface SessionTable {
+  token_hash: string;
+  user_id: number;
+  created_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+}
+
+export interface PolicyTable {
+  name: string;
+  enabled: number;
+  description: string | null;
+}
+
+export interface PolicyGrantTable {
+  principal_id: number;
+  policy_name: string;
+}
+
+export interface SettingTable {
+  key: string;
+  value: string;
+}
+
+export interface NameTable {
+  name_key: string;
+  kind: 'room' | 'category';
+  ref_id: number;
+}
+
+export interface CategoryTable {
+  id: Generated<number>;
+  name: string;
+  description: string;
+  file_upload: number;
+  invitations: number;
+  history: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface CategoryPrincipalTable {
+  category_id: number;
+  list: 'allowed' | 'denied' | 'creator';
+  principal_id: number;
+}
+
+export interface AddinTable {
+  id: Generated<number>;
+  name: string;
+  name_key: string;
+  url: string;
+  created_at: number;
+}
+
+export interface RoomTable {
+  id: Generated<number>;
+  category_id: number;
+  name: string;
+  description: string;
+  privacy: 'open' | 'closed' | 'secret';
+  type: 'normal' | 'auditorium';
+  disabled: number;
+  invitations: 'inherit' | 'off';
+  addin_id: number | null;
+  last_seq: number;
+  created_by: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface RoomRoleTable {
+  room_id: number;
+  role: 'member' | 'manager' | 'presenter';
+  principal_id: number;
+}
+
+export interface MessageTable {
+  id: Generated<number>;
+  room_id: number;
+  seq: number;
+  author_id: number;
+  created_at: number;
+  body: string;
+  title: string | null;
+  alert: number;
+  file_id: number | null;
+  client_id: string | null;
+  state: 'normal' | 'removed' | 'replaced';
+  edited_at: number | null;
+}
+
+export interface PostKeyTable {
+  author_id: number;
+  client_id: string;
+  room_id: number;
+  seq: number;
+  message_id: number | null;
+  created_at: number;
+}
+
+export interface MentionTable {
+  user_id: number;
+  room_id: number;
+  seq: number;
+}
+
+export interface InvitationTable {
+  id: Generated<number>;
+  user_id: number;
+  room_id: number;
+  invited_by: number | null;
+  created_at: number;
+  seen_at: number | null;
+}
+
+export interface FollowTable {
+  user_id: number;
+  room_id: number;
+  last_read_seq: number;
+  created_at: number;
+}
+
+export interface FileTable {
+  id: Generated<number>;
+  room_id: number;
+  uploader_id: number;
+  name: string;
+  content_type: string;
+  size: number;
+  sha256: string;
+  storage_key: string;
+  created_at: number;
+}
+
+/** Every chat action writes a record here in its own transaction; compliance drains it. */
+export interface ActivityOutboxTable {
+  id: Generated<number>;
+  kind: string;
+  actor_id: number | null;
+  room_id: number | null;
+  created_at: number;
+  payload: string;
+}
+
+export interface Database {
+  principals: PrincipalTable;
+  group_members: GroupMemberTable;
+  sessions: SessionTable;
+  policies: PolicyTable;
+  policy_grants: PolicyGrantTable;
+  settings: SettingTable;
+  names: NameTable;
+  categories: CategoryTable;
+  category_principals: CategoryPrincipalTable;
+  addins: AddinTable;
+  rooms: RoomTable;
+  room_roles: RoomRoleTable;
+  messages: MessageTable;
+  post_keys: PostKeyTable;
+  mentions: MentionTable;
+  invitations: InvitationTable;
+  follows: FollowTable;
+  files: FileTable;
+  activity_outbox: ActivityOutboxTable;
+}

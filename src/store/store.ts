@@ -1,0 +1,392 @@
+/**
+ * The store interface: everything the domain needs from persistence, in plain types. One
+ * implementation (kysely-store.ts) serves SQLite and PostgreSQL; dialect-specific parts (full-text
+ * search, pragmas) sit behind `Dialect`. The domain never imports a driver.
+ */
+export type Dialect = 'sqlite' | 'postgres';
+
+export type PrincipalKind = 'user' | 'group';
+export type Privacy = 'open' | 'closed' | 'secret';
+export type RoomType = 'normal' | 'auditorium';
+export type RoomRole = 'member' | 'manager' | 'presenter';
+export type CategoryList = 'allowed' | 'denied' | 'creator';
+export type MessageState = 'normal' | 'removed' | 'replaced';
+
+export interface Principal {
+  id: number;
+  kind: PrincipalKind;
+  name: string;
+  displayName: string;
+  email: string | null;
+  description: string | null;
+  disabled: boolean;
+  isAdmin: boolean;
+  source: string;
+  createdAt: number;
+}
+
+export interface NewPrincipal {
+  kind: PrincipalKind;
+  name: string;
+  displayName: string;
+  email?: string | null;
+  description?: string | null;
+  disabled?: boolean;
+  isAdmin?: boolean;
+  passwordHash?: string | null;
+  source?: string;
+}
+
+export type PrincipalPatch = Partial<
+  Pick<
+    NewPrincipal,
+    'displayName' | 'email' | 'description' | 'disabled' | 'isAdmin' | 'passwordHash'
+  >
+>;
+
+export interface SessionRecord {
+  userId: number;
+  createdAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+}
+
+export interface Policy {
+  name: string;
+  enabled: boolean;
+  description: string | null;
+}
+
+export interface PolicyGrant {
+  principalId: number;
+  policyName: string;
+}
+
+export interface Category {
+  id: number;
+  name: string;
+  description: string;
+  fileUpload: boolean;
+  invitations: boolean;
+  history: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface CategoryLists {
+  allowed: number[];
+  denied: number[];
+  creators: number[];
+}
+
+export interface NewCategory {
+  name: string;
+  description: string;
+  fileUpload: boolean;
+  invitations: boolean;
+  history: boolean;
+}
+
+export interface Addin {
+  id: number;
+  name: string;
+  url: string;
+  createdAt: number;
+}
+
+export interface Room {
+  id: number;
+  categoryId: number;
+  name: string;
+  description: string;
+  privacy: Privacy;
+  type: RoomType;
+  disabled: boolean;
+  invitations: 'inherit' | 'off';
+  addinId: number | null;
+  lastSeq: number;
+  createdBy: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface NewRoom {
+  categoryId: number;
+  name: string;
+  description: string;
+  privacy: Privacy;
+  type: RoomType;
+  invitations: 'inherit' | 'off';
+  addinId: number | null;
+  createdBy: number | null;
+}
+
+export type RoomPatch = Partial<
+  Pick<
+    Room,
+    | 'categoryId'
+    | 'name'
+    | 'description'
+    | 'privacy'
+    | 'type'
+    | 'disabled'
+    | 'invitations'
+    | 'addinId'
+  >
+>;
+
+export interface RoomRoles {
+  members: number[];
+  managers: number[];
+  presenters: number[];
+}
+
+export interface Message {
+  id: number;
+  roomId: number;
+  seq: number;
+  authorId: number;
+  createdAt: number;
+  body: string;
+  title: string | null;
+  alert: boolean;
+  fileId: number | null;
+  clientId: string | null;
+  state: MessageState;
+  editedAt: number | null;
+}
+
+/** One post to append; `store` is false when the category keeps no history. */
+export interface NewMessage {
+  roomId: number;
+  authorId: number;
+  body: string;
+  title: string | null;
+  alert: boolean;
+  fileId: number | null;
+  clientId: string | null;
+  store: boolean;
+  mentionUserIds: number[];
+  createdAt: number;
+}
+
+export interface AppendedMessage {
+  id: number | null;
+  seq: number;
+  createdAt: number;
+}
+
+export interface PostKey {
+  roomId: number;
+  seq: number;
+  messageId: number | null;
+  createdAt: number;
+}
+
+export interface HistoryQuery {
+  roomId: number;
+  /** Messages with seq strictly below this; the newest first before reversal. */
+  before?: number;
+  /** Messages with seq strictly above this, oldest first. */
+  after?: number;
+  limit: number;
+}
+
+/** Whose view a visibility-filtered query takes: the caller's principal set (self + groups). */
+export interface Viewer {
+  userId: number;
+  principalIds: number[];
+  isAdmin: boolean;
+}
+
+export interface RoomSearchQuery {
+  viewer: Viewer;
+  text?: string;
+  categoryId?: number;
+  includeDescription: boolean;
+  limit: number;
+  offset: number;
+}
+
+export interface RoomSummary extends Room {
+  categoryName: string;
+  memberCount: number;
+}
+
+export interface MessageSearchQuery {
+  viewer: Viewer;
+  /** FTS query already compiled for the dialect; undefined for filter-only searches. */
+  terms?: string[];
+  phrases?: string[];
+  roomIds?: number[];
+  authorIds?: number[];
+  from?: number;
+  to?: number;
+  limit: number;
+  offset: number;
+  /** Count at most this many matches; beyond it `exceededLimit` is set. */
+  countLimit: number;
+}
+
+export interface MessageSearchResult {
+  messages: Message[];
+  count: number;
+  exceededLimit: boolean;
+}
+
+export interface Invitation {
+  id: number;
+  userId: number;
+  roomId: number;
+  invitedBy: number | null;
+  createdAt: number;
+  seenAt: number | null;
+}
+
+export interface Follow {
+  roomId: number;
+  lastReadSeq: number;
+  lastSeq: number;
+  mentions: number;
+  createdAt: number;
+}
+
+export interface FileRecord {
+  id: number;
+  roomId: number;
+  uploaderId: number;
+  name: string;
+  contentType: string;
+  size: number;
+  sha256: string;
+  storageKey: string;
+  createdAt: number;
+}
+
+export type NewFile = Omit<FileRecord, 'id'>;
+
+export interface ActivityRecord {
+  kind: string;
+  actorId: number | null;
+  roomId: number | null;
+  payload: Record<string, unknown>;
+  createdAt: number;
+}
+
+/** Operations available inside and outside a transaction. */
+export interface StoreOps {
+  // directory
+  createPrincipal(p: NewPrincipal, now: number): Promise<Principal>;
+  getPrincipal(id: number): Promise<Principal | undefined>;
+  getPrincipalByName(name: string): Promise<Principal | undefined>;
+  getPrincipalsByNames(names: string[]): Promise<Principal[]>;
+  getPrincipals(ids: number[]): Promise<Principal[]>;
+  getPasswordHash(userId: number): Promise<string | null>;
+  updatePrincipal(id: number, patch: PrincipalPatch, now: number): Promise<void>;
+  listPrincipals(q: {
+    kind?: PrincipalKind;
+    filter?: string;
+    limit: number;
+    offset: number;
+  }): Promise<Principal[]>;
+  addGroupMembers(groupId: number, memberIds: number[]): Promise<void>;
+  removeGroupMembers(groupId: number, memberIds: number[]): Promise<void>;
+  listGroupMembers(groupId: number): Promise<number[]>;
+  /** The principal itself and every group that contains it, directly or through other groups. */
+  ancestry(principalId: number): Promise<number[]>;
+  /** Every enabled user reached by expanding the given principals (groups recursively). */
+  expandToUsers(principalIds: number[]): Promise<number[]>;
+  // sessions
+  createSession(tokenHash: string, userId: number, now: number, expiresAt: number): Promise<void>;
+  getSession(tokenHash: string): Promise<SessionRecord | undefined>;
+  revokeSession(tokenHash: string, now: number): Promise<void>;
+  revokeUserSessions(userId: number, now: number): Promise<void>;
+  // policies and settings
+  listPolicies(): Promise<Policy[]>;
+  getPolicy(name: string): Promise<Policy | undefined>;
+  upsertPolicy(p: Policy): Promise<void>;
+  deletePolicy(name: string): Promise<void>;
+  setGrant(principalId: number, policyName: string | null): Promise<void>;
+  getGrants(principalIds: number[]): Promise<PolicyGrant[]>;
+  getSettings(): Promise<Record<string, string>>;
+  setSetting(key: string, value: string): Promise<void>;
+  // names shared by rooms and categories
+  reserveName(name: string, kind: 'room' | 'category', refId: number): Promise<boolean>;
+  releaseName(name: string): Promise<void>;
+  // categories
+  createCategory(c: NewCategory, now: number): Promise<Category>;
+  getCategory(id: number): Promise<Category | undefined>;
+  getCategoryByName(name: string): Promise<Category | undefined>;
+  listCategories(): Promise<Category[]>;
+  updateCategory(id: number, patch: Partial<NewCategory>, now: number): Promise<void>;
+  deleteCategory(id: number): Promise<void>;
+  countRooms(categoryId: number): Promise<number>;
+  getCategoryLists(categoryId: number): Promise<CategoryLists>;
+  setCategoryList(categoryId: number, list: CategoryList, principalIds: number[]): Promise<void>;
+  /** Categories in which any of the principals is a creator. */
+  categoriesWithCreator(principalIds: number[]): Promise<number[]>;
+  // add-ins
+  createAddin(name: string, url: string, now: number): Promise<Addin>;
+  getAddin(id: number): Promise<Addin | undefined>;
+  getAddinByName(name: string): Promise<Addin | undefined>;
+  listAddins(): Promise<Addin[]>;
+  updateAddin(id: number, patch: { name?: string; url?: string }): Promise<void>;
+  deleteAddin(id: number): Promise<void>;
+  // rooms
+  createRoom(r: NewRoom, now: number): Promise<Room>;
+  getRoom(id: number): Promise<Room | undefined>;
+  getRoomByName(name: string): Promise<Room | undefined>;
+  listRooms(q: { categoryId?: number; limit: number; offset: number }): Promise<Room[]>;
+  updateRoom(id: number, patch: RoomPatch, now: number): Promise<void>;
+  deleteRoom(id: number): Promise<void>;
+  getRoomRoles(roomId: number): Promise<RoomRoles>;
+  setRoomRole(roomId: number, role: RoomRole, principalIds: number[]): Promise<void>;
+  searchRooms(q: RoomSearchQuery): Promise<RoomSummary[]>;
+  /** Rooms where any of the principals holds the role. */
+  roomsWithRole(principalIds: number[], role: RoomRole): Promise<number[]>;
+  // messages
+  appendMessage(m: NewMessage): Promise<AppendedMessage>;
+  getPostKey(authorId: number, clientId: string): Promise<PostKey | undefined>;
+  getMessage(id: number): Promise<Message | undefined>;
+  getMessageBySeq(roomId: number, seq: number): Promise<Message | undefined>;
+  history(q: HistoryQuery): Promise<Message[]>;
+  searchMessages(q: MessageSearchQuery): Promise<MessageSearchResult>;
+  findMessages(q: {
+    roomId?: number;
+    authorId?: number;
+    from?: number;
+    to?: number;
+    limit: number;
+  }): Promise<Message[]>;
+  setMessageState(id: number, state: MessageState, body: string, now: number): Promise<void>;
+  /** Deletes a room's messages created at or before `upTo`; returns how many. */
+  clearRoom(roomId: number, upTo: number): Promise<number>;
+  // invitations and follows
+  createInvitations(
+    roomId: number,
+    userIds: number[],
+    invitedBy: number | null,
+    now: number,
+  ): Promise<Invitation[]>;
+  listInvitations(userId: number, q: { unseenOnly: boolean; limit: number }): Promise<Invitation[]>;
+  markInvitationsSeen(userId: number, ids: number[], now: number): Promise<number>;
+  follow(userId: number, roomId: number, lastReadSeq: number, now: number): Promise<void>;
+  unfollow(userId: number, roomId: number): Promise<void>;
+  listFollows(userId: number): Promise<Follow[]>;
+  markRead(userId: number, roomId: number, seq: number): Promise<void>;
+  // files
+  createFile(f: NewFile): Promise<FileRecord>;
+  getFile(id: number): Promise<FileRecord | undefined>;
+  listFileKeys(roomId: number): Promise<string[]>;
+  // compliance outbox
+  recordActivity(r: ActivityRecord): Promise<void>;
+  countActivity(): Promise<number>;
+}
+
+export interface Store extends StoreOps {
+  readonly dialect: Dialect;
+  /** Runs `fn` in one transaction: all its writes commit together or not at all. */
+  transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T>;
+  migrate(): Promise<string[]>;
+  close(): Promise<void>;
+}
