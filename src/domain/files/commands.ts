@@ -8,6 +8,7 @@ import {
 } from '../../errors.js';
 import type { FileRecord } from '../../store/store.js';
 import { roomRights } from '../access.js';
+import { requireChat } from '../directory/commands.js';
 import { postMessage, type PostResult } from '../messages/commands.js';
 import { loadReadableRoom } from '../rooms/commands.js';
 import type { Actor, Domain } from '../types.js';
@@ -102,6 +103,7 @@ export async function createDownloadToken(
   fileId: number,
 ): Promise<{ token: string; expiresAt: number; file: FileRecord }> {
   const file = Number.isSafeInteger(fileId) ? await d.store.getFile(fileId) : undefined;
+  requireChat(actor);
   if (!file) throw new FileNotFoundError();
   try {
     await loadReadableRoom(d, actor, file.roomId);
