@@ -1,0 +1,29 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { test } from 'node:test';
+import { ValidationError } from '../errors.js';
+import { readEnv, toConfig } from './config.js';
+import { withConfigReference } from './reference.js';
+
+test('defaults match the documented interface', () => {
+  const c = toConfig(readEnv({}));
+  assert.equal(c.host, '127.0.0.1');
+  assert.equal(c.port, 8080);
+  assert.ok(c.dataDir.endsWith('/data'));
+});
+
+test('reads only PERCH_* variables and validates them with the variable named', () => {
+  const c = toConfig(readEnv({ PERCH_PORT: '9000', PERCH_HOST: '::1', PORT: '1' }));
+  assert.equal(c.port, 9000);
+  assert.equal(c.host, '::1');
+  assert.throws(
+    () => toConfig(readEnv({ PERCH_PORT: 'eighty' })),
+    (err: unknown) => err instanceof ValidationError && /PERCH_PORT/.test(err.message),
+  );
+  assert.throws(() => toConfig(readEnv({ PERCH_ADMIN_PASSWORD: 'short' })), /PERCH_ADMIN_PASSWORD/);
+});
+
+test('README configuration reference is generated from the schema and up to date', () => {
+  const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  assert.equal(readme, withConfigReference(readme), 'run npm run docs:config');
+});
