@@ -321,6 +321,13 @@ export async function joinRooms(
     try {
       const req = parseInput(joinSchema, raw, 'join');
       const loaded = await loadReadableRoom(d, actor, req.roomId);
+      // Checked here so that a bad cursor fails its own room, not the whole batch.
+      const { lastSeq } = loaded.info.room;
+      if (req.since !== undefined && req.since > lastSeq) {
+        throw new InvalidCursorError(
+          `since (${req.since}) is beyond the room's last sequence (${lastSeq})`,
+        );
+      }
       pages.push({ index: out.length, info: loaded, req });
       out.push({ ok: false, roomId: req.roomId, error: undefined });
     } catch (error) {
