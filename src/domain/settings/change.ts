@@ -1,0 +1,25 @@
+import { requireAdmin } from '../directory/commands.js';
+import type { Actor, Domain } from '../types.js';
+import type { ChatSettings } from './commands.js';
+
+/** Changes chat settings (administrators only) and records who changed what. */
+export async function changeSettings(
+  d: Domain,
+  actor: Actor,
+  patch: unknown,
+): Promise<ChatSettings> {
+  requireAdmin(actor);
+  const before = await d.settings.get();
+  const after = await d.settings.set(patch);
+  const changes = Object.fromEntries(
+    Object.entries(after).filter(([k, v]) => before[k as keyof ChatSettings] !== v),
+  );
+  await d.store.recordActivity({
+    kind: 'SETTINGS_CHANGED',
+    actorId: actor.userId,
+    roomId: null,
+    createdAt: d.clock(),
+    payload: { changes },
+  });
+  return after;
+}
