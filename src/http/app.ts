@@ -1,0 +1,184 @@
+import fs from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+} from 'fastify';
+import type { Config } from '../config/config.js';
+import type { Domain } from '../domain/types.js';
+import { FileTooLargeError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import {
+  BodyTooLargeError,
+  RouteNotFoundError,
+  UnsupportedMediaTypeError,
+  sendError,
+} from './errors.js';
+import { buildOpenApi } from './openapi.js';
+import { defineRoute, registerRoutes, type AnyRoute } from './registry.js';
+import { categoryRoutes } from './routes/categories/routes.js';
+import { directoryRoutes } from './routes/directory/routes.js';
+import { fileRoutes } from './routes/files/routes.js';
+import { meRoutes } from './routes/me/routes.js';
+import { messageRoutes } from './routes/messages/routes.js';
+import { roomRoutes } from './routes/rooms/routes.js';
+import { sessionRoutes } from './routes/sessions/routes.js';
+import { settingsRoutes } from './routes/settings/routes.js';
+import { systemRoutes, type HealthReport } from './routes/system/routes.js';
+import { notBuiltPage, staticSite, type StaticSite } from './static.js';
+
+export type { HealthReport };
+
+/** The API's policy: JSON only, nothing to load, never framed. */
+const apiCsp = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/** No upload is buffered beyond this, whatever the `maxFileSizeKb` setting says. */
+export const DEFAULT_MAX_UPLOAD_BYTES = 256 * 1024 * 1024;
+
+export interface HttpAppOptions {
+  domain: Domain;
+  config: Pick<Config, 'maxFrameBytes'>;
+  log: Logger;
+  /** Folder of the built web client, served at `/` when it exists. */
+  webRoot?: string;
+  /** Extra readiness checks behind GET /healthz (store reachable, ...). */
+  health?: () => Promise<HealthReport>;
+  edition?: 'standard' | 'enterprise';
+  /** Hard cap on an upload body in bytes (default 256 MiB). */
+  maxUploadBytes?: number;
+}
+
+function packageVersion(): string {
+  try {
+    const raw = fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+    const v = (JSON.parse(raw) as { version?: unknown }).version;
+    return typeof v === 'string' ? v : '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/** Every route of the HTTP API except the web client's files, in registration order. */
+export function apiRoutes(): AnyRoute[] {
+  return [
+    ...sessionRoutes,
+    ...directoryRoutes,
+    ...settingsRoutes,
+    ...categoryRoutes,
+    ...roomRoutes,
+    ...messageRoutes,
+    ...meRoutes,
+    ...fileRoutes,
+  ];
+}
+
+/**
+ * Builds the HTTP transport: the JSON API under /api/v1, /healthz, /openapi.json and the web
+ * client. It does not listen; the caller does (and attaches the WebSocket server to it).
+ */
+export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstance> {
+  const { domain, log } = opts;
+  const version = packageVersion();
+  const maxUpload = opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
+  const app = Fastify({
+    loggerInstance: log.child({ subsystem: 'http' }) as FastifyBaseLogger,
+    bodyLimit: opts.config.maxFrameBytes,
+    // Ids are in the path; a trailing slash is the same resource.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
+    return503OnClosing: true,
+    // Bad URLs and the like are caught by the router before any hook: map them the same way.
+    frameworkErrors: (err, request, reply) => sendError(err, request, reply),
+  });
+
+  // JSON and raw uploads only: drop fastify's text/plain parser so such bodies get a 415.
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser(
+    'application/octet-stream',
+    async (request: FastifyRequest, payload: IncomingMessage) => {
+      if (request.routeOptions.config.perchRoute?.bodyType !== 'binary') {
+        throw new UnsupportedMediaTypeError('application/json');
+      }
+      const { maxFileSizeKb } = await domain.settings.get();
+      const limit = Math.min(maxFileSizeKb * 1024, maxUpload);
+      const tooLarge = () =>
+        limit < maxFileSizeKb * 1024
+          ? new BodyTooLargeError(limit)
+          : new FileTooLargeError(maxFileSizeKb);
+      const declared = Number(request.headers['content-length']);
+      if (Number.isFinite(declared) && declared > limit) throw tooLarge();
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of payload) {
+        const buf = chunk as Buffer;
+        size += buf.length;
+        if (size > limit) throw tooLarge();
+        chunks.push(buf);
+      }
+      return Buffer.concat(chunks, size);
+    },
+  );
+
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('x-frame-options', 'DENY');
+    reply.header('cross-origin-resource-policy', 'same-origin');
+    if (!reply.hasHeader('content-security-policy'))
+      reply.header('content-security-policy', apiCsp);
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    return payload;
+  });
+
+  app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
+
+  const site: StaticSite | undefined =
+    opts.webRoot !== undefined && fs.existsSync(opts.webRoot)
+      ? staticSite(opts.webRoot)
+      : undefined;
+
+  app.setNotFoundHandler(async (request, reply) => {
+    if (site && (await site.serve(request, reply))) return reply;
+    throw new RouteNotFoundError();
+  });
+
+  const routes: AnyRoute[] = [];
+  let openapi: Record<string, unknown> | undefined;
+  routes.push(
+    ...systemRoutes({
+      version,
+      edition: opts.edition ?? 'standard',
+      health: opts.health,
+      openapi: () =>
+        (openapi ??= buildOpenApi(routes, {
+          title: 'Perch HTTP API',
+          version,
+          description:
+            'Persistent group chat. Authenticate with `Authorization: Bearer <token>` from POST /api/v1/sessions. Errors are `{ error: { code, message, details? } }`.',
+        })),
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/',
+      summary: 'The web client (or a note that it is not built)',
+      tags: ['system'],
+      auth: 'none',
+      response: { status: 200, description: 'An HTML page.', contentType: 'text/html' },
+      handler: async ({ request, reply }) => {
+        if (site && (await site.serve(request, reply))) return reply;
+        return reply
+          .code(200)
+          .type('text/html; charset=utf-8')
+          .header('content-security-policy', "default-src 'none'")
+          .send(notBuiltPage);
+      },
+    }),
+    ...apiRoutes(),
+  );
+  registerRoutes(app, domain, routes);
+  await app.ready();
+  return app;
+}
+
+/** The registry behind an app's routes, for documentation and tests. */
+export { buildOpenApi };

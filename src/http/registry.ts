@@ -1,0 +1,157 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
+import { AdminRequiredError, UnauthenticatedError } from '../errors.js';
+import { authenticate } from '../domain/directory/commands.js';
+import type { Domain } from '../domain/types.js';
+import { parseInput } from '../domain/validation.js';
+import { UnsupportedMediaTypeError } from './errors.js';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/**
+ * Who may call a route: anybody, any signed-in user, or a chat administrator. The domain command
+ * still authorizes on its own; this level is checked first so that a caller learns early, and it
+ * is what /openapi.json advertises.
+ */
+export type AuthLevel = 'none' | 'user' | 'admin';
+
+export type SignedInActor = Awaited<ReturnType<typeof authenticate>>;
+
+/** What a handler receives: parsed inputs, the caller, and the raw request for the rare need. */
+export interface RouteCall<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+  /** The raw body of a `bodyType: 'binary'` route. */
+  rawBody: Buffer;
+  /** The signed-in caller; reading it on an `auth: 'none'` route throws `unauthenticated`. */
+  actor: SignedInActor;
+  /** The caller's bearer token (empty on `auth: 'none'` routes). */
+  token: string;
+  domain: Domain;
+  request: FastifyRequest;
+  reply: FastifyReply;
+}
+
+/** A response with a status other than the route's declared one (e.g. 200 on a replay). */
+export class Answer {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+  ) {}
+}
+
+/**
+ * One HTTP route, declared once: the registry registers it with fastify and describes it in
+ * /openapi.json from the same declaration.
+ */
+export interface RouteSpec<
+  P extends z.ZodType = z.ZodType,
+  Q extends z.ZodType = z.ZodType,
+  B extends z.ZodType = z.ZodType,
+> {
+  method: HttpMethod;
+  /** Fastify path syntax (`/api/v1/rooms/:id`). */
+  url: string;
+  summary: string;
+  description?: string;
+  tags: string[];
+  auth: AuthLevel;
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** `json` (default) or `binary`: a raw `application/octet-stream` body handed over as a Buffer. */
+  bodyType?: 'json' | 'binary';
+  response: {
+    status: number;
+    description: string;
+    /** Defaults to application/json; `null` for 204. */
+    contentType?: string | null;
+    schema?: z.ZodType;
+  };
+  /** Returns the body to send with `response.status`, an Answer, or the reply once it has sent. */
+  handler(call: RouteCall<z.output<P>, z.output<Q>, z.output<B>>): Promise<unknown>;
+}
+
+export type AnyRoute = RouteSpec<z.ZodType, z.ZodType, z.ZodType>;
+
+/** Declares a route; exists so that TypeScript infers the handler's input types from the schemas. */
+export function defineRoute<
+  P extends z.ZodType = z.ZodUndefined,
+  Q extends z.ZodType = z.ZodUndefined,
+  B extends z.ZodType = z.ZodUndefined,
+>(spec: RouteSpec<P, Q, B>): AnyRoute {
+  return spec as unknown as AnyRoute;
+}
+
+const bearer = /^Bearer[ ]+([A-Za-z0-9._~+/=-]+)[ ]*$/i;
+
+/** Extracts the token of an `Authorization: Bearer <token>` header; cookies are never read. */
+export function bearerToken(request: FastifyRequest): string {
+  const header = request.headers.authorization;
+  if (header === undefined) throw new UnauthenticatedError();
+  const m = bearer.exec(header);
+  if (!m) throw new UnauthenticatedError('expected an Authorization: Bearer <token> header');
+  return m[1]!;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The registry entry a fastify route was built from. */
+    perchRoute?: AnyRoute;
+  }
+}
+
+/**
+ * Registers routes with fastify. Each request goes: authenticate (bearer token) → check the
+ * route's auth level → parse params, query and body with the edge schemas → handler, which calls
+ * the domain command (that authorizes) → present. Authentication comes before validation so that
+ * an anonymous caller learns that it must sign in, not how its body is wrong.
+ */
+export function registerRoutes(app: FastifyInstance, domain: Domain, routes: AnyRoute[]): void {
+  for (const spec of routes) {
+    app.route({
+      method: spec.method,
+      url: spec.url,
+      config: { perchRoute: spec },
+      handler: async (request, reply) => {
+        let token = '';
+        let actor: SignedInActor | undefined;
+        if (spec.auth !== 'none') {
+          token = bearerToken(request);
+          actor = await authenticate(domain, token);
+          if (spec.auth === 'admin' && !actor.isAdmin) throw new AdminRequiredError();
+        }
+        const params = spec.params ? parseInput(spec.params, request.params, 'path') : undefined;
+        const query = spec.query ? parseInput(spec.query, request.query ?? {}, 'query') : undefined;
+        const raw = request.body;
+        if (spec.bodyType === 'binary') {
+          if (!Buffer.isBuffer(raw))
+            throw new UnsupportedMediaTypeError('application/octet-stream');
+        } else if (Buffer.isBuffer(raw)) {
+          throw new UnsupportedMediaTypeError('application/json');
+        }
+        const body = spec.body ? parseInput(spec.body, raw, 'body') : undefined;
+        const call: RouteCall<unknown, unknown, unknown> = {
+          params,
+          query,
+          body,
+          rawBody: Buffer.isBuffer(raw) ? raw : Buffer.alloc(0),
+          token,
+          domain,
+          request,
+          reply,
+          get actor(): SignedInActor {
+            if (!actor) throw new UnauthenticatedError();
+            return actor;
+          },
+        };
+        const result = await spec.handler(call);
+        if (result === reply) return reply;
+        if (result instanceof Answer) return reply.code(result.status).send(result.body);
+        if (result === undefined) return reply.code(204).send();
+        return reply.code(spec.response.status).send(result);
+      },
+    });
+  }
+}

@@ -1,0 +1,84 @@
+import { z } from 'zod';
+import {
+  followRoom,
+  listFollows,
+  listInvitations,
+  markInvitationsSeen,
+  markRead,
+  unfollowRoom,
+} from '../../../domain/me/commands.js';
+import { defineRoute, type AnyRoute } from '../../registry.js';
+import { boolString, idString, intString } from '../../schemas.js';
+
+const roomParams = z.object({ roomId: idString });
+
+export const meRoutes: AnyRoute[] = [
+  defineRoute({
+    method: 'GET',
+    url: '/api/v1/me/follows',
+    summary: 'Followed rooms with unread and mention counts',
+    tags: ['me'],
+    auth: 'user',
+    response: {
+      status: 200,
+      description: '`[{ roomId, name, lastReadSeq, lastSeq, unread, mentions }]`.',
+    },
+    handler: ({ domain, actor }) => listFollows(domain, actor),
+  }),
+  defineRoute({
+    method: 'PUT',
+    url: '/api/v1/me/follows/:roomId',
+    summary: 'Follow a room; unread counting starts at its current sequence',
+    tags: ['me'],
+    auth: 'user',
+    params: roomParams,
+    response: { status: 204, description: 'Following.', contentType: null },
+    handler: async ({ domain, actor, params }) => {
+      await followRoom(domain, actor, params.roomId);
+    },
+  }),
+  defineRoute({
+    method: 'DELETE',
+    url: '/api/v1/me/follows/:roomId',
+    summary: 'Stop following a room',
+    tags: ['me'],
+    auth: 'user',
+    params: roomParams,
+    response: { status: 204, description: 'Not following.', contentType: null },
+    handler: async ({ domain, actor, params }) => {
+      await unfollowRoom(domain, actor, params.roomId);
+    },
+  }),
+  defineRoute({
+    method: 'POST',
+    url: '/api/v1/me/read',
+    summary: 'Mark a room read up to a sequence number',
+    tags: ['me'],
+    auth: 'user',
+    body: z.object({ roomId: z.number().int().positive(), seq: z.number().int().min(0) }).strict(),
+    response: { status: 204, description: 'Recorded.', contentType: null },
+    handler: async ({ domain, actor, body }) => {
+      await markRead(domain, actor, body);
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    url: '/api/v1/me/invitations',
+    summary: 'Room invitations: unseen ones, or with `all=true` every kept one',
+    tags: ['me'],
+    auth: 'user',
+    query: z.object({ all: boolString.optional(), limit: intString(500, 1).optional() }),
+    response: { status: 200, description: 'Invitations with their rooms.' },
+    handler: ({ domain, actor, query }) => listInvitations(domain, actor, query),
+  }),
+  defineRoute({
+    method: 'POST',
+    url: '/api/v1/me/invitations/seen',
+    summary: 'Mark invitations seen',
+    tags: ['me'],
+    auth: 'user',
+    body: z.object({ ids: z.array(z.number().int().positive()).min(1).max(1000) }).strict(),
+    response: { status: 200, description: '`{ updated }`.' },
+    handler: ({ domain, actor, body }) => markInvitationsSeen(domain, actor, body),
+  }),
+];
