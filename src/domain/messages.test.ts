@@ -133,8 +133,8 @@ describe('posting', () => {
       const page = await roomHistory(t.d, alice, room, {});
       assert.deepEqual(page.messages, []);
       assert.equal(page.lastSeq, 2);
-      const [joined] = await joinRooms(t.d, alice, [{ roomId: room }]);
-      assert.ok(joined!.ok && joined.result.messages.length === 0);
+      const joined = (await joinRooms(t.d, alice, [{ roomId: room }]))[0]!;
+      assert.ok(joined.ok && joined.result.messages.length === 0);
       assert.equal((await searchMessages(t.d, alice, { query: 'zqgone' })).count, 0);
       const replay = await postMessage(t.d, bob, room, { text: 'again', clientId: 'k' });
       assert.deepEqual([replay.duplicate, replay.message.seq, replay.message.id], [true, 2, null]);
@@ -176,8 +176,8 @@ describe('history', () => {
         const page = await roomHistory(t.d, alice, room, q);
         assert.deepEqual([seqs(page), page.more], [expected, more], JSON.stringify(q));
       }
-      const [joined] = await joinRooms(t.d, alice, [{ roomId: room, since: 6, limit: 3 }]);
-      assert.ok(joined!.ok);
+      const joined = (await joinRooms(t.d, alice, [{ roomId: room, since: 6, limit: 3 }]))[0]!;
+      assert.ok(joined.ok);
       assert.deepEqual([seqs(joined.result), joined.result.more], [[7, 8, 9], true]);
     }));
 
@@ -197,7 +197,7 @@ describe('history', () => {
         { roomId: room, since: 9 },
         { roomId: other.id },
       ]);
-      assert.ok(!bad!.ok);
+      assert.ok(bad && !bad.ok);
       assert.equal((bad.error as PerchError).code, 'invalid_cursor');
       assert.equal(good!.ok, true);
     }));
