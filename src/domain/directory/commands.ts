@@ -197,6 +197,8 @@ export async function updateUser(
     );
   }
   const now = d.clock();
+  // Hash before the transaction: argon2 is slow and a transaction holds the store's writer.
+  const passwordHash = v.password === undefined ? undefined : await d.hasher.hash(v.password);
   await d.store.transaction(async (tx) => {
     await tx.updatePrincipal(
       user.id,
@@ -205,7 +207,7 @@ export async function updateUser(
         email: v.email,
         disabled: v.disabled,
         isAdmin: v.isAdmin,
-        passwordHash: v.password === undefined ? undefined : await d.hasher.hash(v.password),
+        passwordHash,
       },
       now,
     );
