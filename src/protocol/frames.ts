@@ -11,6 +11,7 @@ const requestId = z.union([
   z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
 ]);
 const roomId = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+const principalNames = z.array(z.string().min(1).max(256)).max(1000);
 const seq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 function frame<T extends string, S extends z.ZodRawShape>(type: T, shape: S) {
@@ -33,13 +34,34 @@ export const clientFrameSchemas = {
     limit: z.number().int().min(1).max(500).optional(),
     offset: z.number().int().min(0).max(1_000_000).optional(),
   }),
+  room_create: frame('room_create', {
+    name: z.string().max(256),
+    category: z.union([z.string().min(1).max(256), z.number().int().positive()]),
+    description: z.string().max(256).optional(),
+    privacy: z.enum(['open', 'closed', 'secret']).optional(),
+    /** The room's type (`type` is the frame's own). */
+    roomType: z.enum(['normal', 'auditorium']).optional(),
+    invitations: z.enum(['inherit', 'off']).optional(),
+    members: principalNames.optional(),
+    managers: principalNames.optional(),
+    presenters: principalNames.optional(),
+  }),
   room_get: frame('room_get', { roomId }),
   join: frame('join', {
     roomId,
     since: seq.optional(),
     limit: z.number().int().min(1).max(500).optional(),
   }),
-  bjoin: frame('bjoin', { rooms: z.array(joinRequest).min(1).max(500) }),
+  bjoin: frame('bjoin', {
+    rooms: z
+      .array(joinRequest)
+      .min(1)
+      .max(500)
+      .refine(
+        (rs) => new Set(rs.map((r) => r.roomId)).size === rs.length,
+        'rooms must not repeat a roomId',
+      ),
+  }),
   part: frame('part', { roomId }),
   history: frame('history', {
     roomId,

@@ -1,6 +1,7 @@
 import type { WebSocket } from 'ws';
 import type { Actor } from '../domain/types.js';
 import type { MessageView } from '../domain/messages/present.js';
+import { SlowConsumerError } from '../errors.js';
 import { CloseCodes } from '../protocol/frames.js';
 import { TokenBucket } from './rate-limit.js';
 
@@ -21,6 +22,19 @@ export interface ConnectionLimits {
 
 let nextConnectionId = 1;
 
+/** How long a peer has to complete the close handshake (and read what was queued before it). */
+const closeGraceMs = 5_000;
+
+/** Per-connection rate limits: token buckets of `burst` tokens refilled at `perSecond`. */
+export const RateLimits = {
+  frames: { burst: 200, perSecond: 50 },
+  posts: { burst: 30, perSecond: 10 },
+  /** Frames accepted but not yet answered; more are refused with `rate_limited`. */
+  maxQueued: 64,
+  /** Consecutive refused frames after which the connection is closed (4029). */
+  maxViolations: 200,
+} as const;
+
 /**
  * One WebSocket client: its identity once authenticated, the rooms it has joined and what it has
  * been sent. Output goes through `sendRaw`, which cuts off a client whose unsent output grows past
@@ -31,8 +45,8 @@ export class Connection {
   actor: (Actor & { chatEnabled: boolean }) | undefined;
   tokenHash: string | undefined;
   readonly rooms = new Map<number, RoomSubscription>();
-  readonly frames = new TokenBucket(200, 50);
-  readonly posts = new TokenBucket(30, 10);
+  readonly frames = new TokenBucket(RateLimits.frames.burst, RateLimits.frames.perSecond);
+  readonly posts = new TokenBucket(RateLimits.posts.burst, RateLimits.posts.perSecond);
   /** Frames are handled one after another, in the order they arrived. */
   queue: Promise<void> = Promise.resolve();
   queued = 0;
@@ -41,6 +55,8 @@ export class Connection {
   rateViolations = 0;
   alive = true;
   closed = false;
+  /** Takes the connection out of the hub; runs once, when closing starts or the socket closes. */
+  private detach: (() => void) | undefined;
 
   constructor(
     readonly ws: WebSocket,
@@ -52,7 +68,7 @@ export class Connection {
   sendRaw(raw: string): boolean {
     if (this.closed) return false;
     if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
-      this.close(CloseCodes.slowConsumer, 'slow_consumer');
+      this.cutOff();
       return false;
     }
     this.ws.send(raw);
@@ -63,24 +79,47 @@ export class Connection {
     return this.sendRaw(JSON.stringify(frame));
   }
 
-  /** Closes with a code and reason; a peer that does not complete the close is dropped. */
+  onDetach(fn: () => void): void {
+    this.detach = fn;
+  }
+
+  /** Runs the detach hook (at most once): no more events are routed to this connection. */
+  detachOnce(): void {
+    const fn = this.detach;
+    this.detach = undefined;
+    fn?.();
+  }
+
+  /**
+   * Closes with a code and reason and stops routing events here at once; a peer that does not
+   * complete the close handshake within the grace period is dropped.
+   */
   close(code: number, reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.detachOnce();
     try {
       this.ws.close(code, reason);
     } catch {
       this.ws.terminate();
       return;
     }
-    setTimeout(() => this.ws.terminate(), 2000).unref();
+    setTimeout(() => this.ws.terminate(), closeGraceMs).unref();
+  }
+
+  /** Cuts off a client that does not read fast enough: a typed error, then close 4008. */
+  private cutOff(): void {
+    const e = new SlowConsumerError();
+    // Bypasses the buffer check: this one small frame tells the client why it is cut off.
+    this.ws.send(JSON.stringify({ type: 'error', id: null, code: e.code, message: e.message }));
+    this.close(CloseCodes.slowConsumer, 'slow_consumer');
   }
 
   /** Buffers a live message during a join; returns false when the buffer overflowed. */
   buffer(sub: RoomSubscription, message: MessageView): boolean {
     if (!sub.pending) return true;
     if (sub.pending.length >= this.limits.maxPending) {
-      this.close(CloseCodes.slowConsumer, 'slow_consumer');
+      this.cutOff();
       return false;
     }
     sub.pending.push(message);

@@ -1,5 +1,6 @@
 import { roomRights } from '../domain/access.js';
 import { actorFor } from '../domain/directory/commands.js';
+import { partRoom } from '../domain/messages/commands.js';
 import type { DomainEvent } from '../domain/events.js';
 import type { MessageView } from '../domain/messages/present.js';
 import type { Domain } from '../domain/types.js';
@@ -91,40 +92,46 @@ export class Hub {
           name: actor.login,
           displayName: actor.displayName,
         });
-        this.updateLarge(state, limit);
-        if (!state.large) {
-          this.broadcast(
-            roomId,
-            state,
-            {
-              type: 'roster',
-              roomId,
-              event: 'join',
-              user: { id: actor.userId, name: actor.login, displayName: actor.displayName },
-            },
-            conn,
-          );
-        }
+        this.rosterChanged(roomId, state, limit, 'join', conn);
       }
     }
-    return this.roster(roomId, limit)!;
+    return this.roster(roomId)!;
   }
 
-  roster(roomId: number, limit: number): RosterInfo | undefined {
+  /** The room's roster as a joiner sees it; only the count while updates are suppressed. */
+  roster(roomId: number): RosterInfo | undefined {
     const state = this.rooms.get(roomId);
     if (!state) return undefined;
-    this.updateLarge(state, limit);
     if (state.large) return { count: state.users.size, suppressed: true };
-    return {
-      count: state.users.size,
-      suppressed: false,
-      users: [...state.users].map(([id, u]) => ({ id, name: u.name, displayName: u.displayName })),
-    };
+    return { count: state.users.size, suppressed: false, users: rosterUsers(state) };
   }
 
-  private updateLarge(state: RoomState, limit: number): void {
+  /**
+   * After a user joined or left: re-evaluates the participant-update limit and tells the others.
+   * Above the limit roster updates stop (one `suppressed` event says so); below 80 % of it they
+   * resume with a `sync` event carrying the whole list, then `join`/`part` again.
+   */
+  private rosterChanged(
+    roomId: number,
+    state: RoomState,
+    limit: number,
+    event: 'join' | 'part',
+    conn: Connection,
+  ): void {
+    const actor = conn.actor!;
+    const was = state.large;
     if (!state.large && state.users.size > limit) state.large = true;
     else if (state.large && state.users.size < limit * 0.8) state.large = false;
+    const count = state.users.size;
+    let frame: Record<string, unknown> | undefined;
+    if (state.large && !was) frame = { type: 'roster', roomId, event: 'suppressed', count };
+    else if (!state.large && was) {
+      frame = { type: 'roster', roomId, event: 'sync', count, users: rosterUsers(state) };
+    } else if (!state.large) {
+      const user = { id: actor.userId, name: actor.login, displayName: actor.displayName };
+      frame = { type: 'roster', roomId, event, user, count };
+    }
+    if (frame) this.broadcast(roomId, state, frame, conn);
   }
 
   /** Removes the connection from a room; returns whether it had joined. */
@@ -136,24 +143,10 @@ export class Hub {
     if (!state) return sub.present;
     state.conns.delete(conn);
     if (sub.present) {
-      const actor = conn.actor!;
-      const entry = state.users.get(actor.userId);
+      const entry = state.users.get(conn.actor!.userId);
       if (entry && --entry.count === 0) {
-        state.users.delete(actor.userId);
-        this.updateLarge(state, limit);
-        if (!state.large) {
-          this.broadcast(
-            roomId,
-            state,
-            {
-              type: 'roster',
-              roomId,
-              event: 'part',
-              user: { id: actor.userId, name: actor.login, displayName: actor.displayName },
-            },
-            conn,
-          );
-        }
+        state.users.delete(conn.actor!.userId);
+        this.rosterChanged(roomId, state, limit, 'part', conn);
       }
     }
     if (state.conns.size === 0) this.rooms.delete(roomId);
@@ -294,13 +287,21 @@ export class Hub {
                 : roomRights(info, conn.actor).canRead
                   ? undefined
                   : 'access_revoked');
-          if (reason) {
-            this.leave(conn, roomId, limit);
-            conn.send({ type: 'removed', roomId, reason });
-          }
+          if (reason) this.kick(conn, roomId, reason, limit);
         }
       })
       .catch((err: unknown) => this.log.error({ err, roomId }, 'room re-check failed'));
+  }
+
+  /** Takes a connection out of a room it may no longer read and records the part. */
+  private kick(conn: Connection, roomId: number, reason: string, limit: number): void {
+    const actor = conn.actor!;
+    if (this.leave(conn, roomId, limit)) {
+      partRoom(this.d, actor, roomId).catch((err: unknown) =>
+        this.log.error({ err, roomId }, 'recording part failed'),
+      );
+    }
+    conn.send({ type: 'removed', roomId, reason });
   }
 
   /** After a directory or policy change: refresh each connection's actor and re-check its rooms. */
@@ -329,8 +330,7 @@ export class Hub {
           for (const roomId of [...conn.rooms.keys()]) {
             const info = await this.d.access.room(roomId);
             if (!info || !roomRights(info, conn.actor).canRead) {
-              this.leave(conn, roomId, limit);
-              conn.send({ type: 'removed', roomId, reason: 'access_revoked' });
+              this.kick(conn, roomId, 'access_revoked', limit);
             }
           }
         }
@@ -338,4 +338,8 @@ export class Hub {
     };
     work().catch((err: unknown) => this.log.error({ err }, 'directory re-check failed'));
   }
+}
+
+function rosterUsers(state: RoomState): { id: number; name: string; displayName: string }[] {
+  return [...state.users].map(([id, u]) => ({ id, name: u.name, displayName: u.displayName }));
 }

@@ -19,13 +19,14 @@ import {
   SEARCH_LIMIT,
   searchMessages,
 } from '../domain/messages/commands.js';
-import { associations, getRoom, searchRooms } from '../domain/rooms/commands.js';
+import { associations, createRoom, getRoom, searchRooms } from '../domain/rooms/commands.js';
 import type { Domain } from '../domain/types.js';
 import {
   FrameTooLargeError,
   MalformedFrameError,
   PerchError,
   RateLimitedError,
+  RoomNotFoundError,
   ShuttingDownError,
   UnauthenticatedError,
   UnknownFrameTypeError,
@@ -42,7 +43,7 @@ import {
   type ClientFrameType,
   type FrameOf,
 } from '../protocol/frames.js';
-import { Connection } from './connection.js';
+import { Connection, RateLimits } from './connection.js';
 import { Hub } from './hub.js';
 
 export interface RealtimeOptions {
@@ -131,10 +132,7 @@ export class RealtimeServer {
     });
     ws.on('message', (data: RawData, isBinary: boolean) => this.onFrame(conn, data, isBinary));
     ws.on('error', (err) => this.log.debug({ err, conn: conn.id }, 'websocket error'));
-    ws.on('close', () => {
-      clearTimeout(authTimer);
-      conn.closed = true;
-      this.conns.delete(conn);
+    conn.onDetach(() => {
       const joined = this.hub.removeConnection(conn, this.participantLimit);
       const actor = conn.actor;
       if (actor) {
@@ -144,6 +142,12 @@ export class RealtimeServer {
           );
         }
       }
+    });
+    ws.on('close', () => {
+      clearTimeout(authTimer);
+      conn.closed = true;
+      this.conns.delete(conn);
+      conn.detachOnce();
     });
   }
 
@@ -170,9 +174,11 @@ export class RealtimeServer {
     }
     const raw = parsed as Record<string, unknown>;
     const id = typeof raw.id === 'string' || typeof raw.id === 'number' ? raw.id : null;
-    if (!conn.frames.take() || conn.queued >= 64) {
+    if (!conn.frames.take() || conn.queued >= RateLimits.maxQueued) {
       conn.rateViolations += 1;
-      if (conn.rateViolations > 200) conn.close(CloseCodes.rateLimited, 'rate_limited');
+      if (conn.rateViolations > RateLimits.maxViolations) {
+        conn.close(CloseCodes.rateLimited, 'rate_limited');
+      }
       return this.fail(conn, id, new RateLimitedError());
     }
     const type = raw.type;
@@ -206,17 +212,17 @@ export class RealtimeServer {
       try {
         const result = await this.dispatch(conn, type as ClientFrameType, checked.data);
         if (result !== undefined) conn.send({ type: 'reply', id, data: result });
-        const after = conn.afterReply;
-        conn.afterReply = undefined;
-        if (after)
-          await after().catch((err: unknown) =>
-            this.log.error({ err, conn: conn.id }, 'join release failed'),
-          );
       } catch (err) {
         this.fail(conn, id, err);
-      } finally {
-        conn.queued -= 1;
       }
+      // A join leaves work for after its reply (or its error): backlog, then buffered live messages.
+      const after = conn.afterReply;
+      conn.afterReply = undefined;
+      if (after)
+        await after().catch((err: unknown) =>
+          this.log.error({ err, conn: conn.id }, 'join release failed'),
+        );
+      conn.queued -= 1;
     });
   }
 
@@ -284,8 +290,12 @@ export class RealtimeServer {
         participantUpdateLimit: s.participantUpdateLimit,
         maxFrameBytes: this.opts.maxFrameBytes,
         searchLimit: SEARCH_LIMIT,
-        framesPerSecond: 50,
-        postsPerSecond: 10,
+        framesPerSecond: RateLimits.frames.perSecond,
+        frameBurst: RateLimits.frames.burst,
+        postsPerSecond: RateLimits.posts.perSecond,
+        postBurst: RateLimits.posts.burst,
+        maxQueuedFrames: RateLimits.maxQueued,
+        maxBufferedBytes: this.opts.maxBufferedBytes,
       },
       roomManagementUrl: s.roomManagementUrl || null,
     };
@@ -307,9 +317,16 @@ export class RealtimeServer {
     try {
       results = await joinRooms(this.d, actor, requests);
     } catch (err) {
-      for (const r of fresh)
+      for (const r of fresh) {
         if (!conn.rooms.get(r.roomId)?.present) this.hub.leave(conn, r.roomId, limit);
+        else this.hub.goLive(conn, r.roomId);
+      }
       throw err;
+    }
+    if (conn.closed) {
+      // Closed while the backfill was read: the subscriptions made above must not outlive it.
+      this.hub.removeConnection(conn, limit);
+      return [];
     }
     const out: JoinOutcome[] = [];
     const backlog: { roomId: number; after: number }[] = [];
@@ -318,6 +335,11 @@ export class RealtimeServer {
       if (!r.ok) {
         if (!conn.rooms.get(req.roomId)?.present) this.hub.leave(conn, req.roomId, limit);
         out.push({ roomId: req.roomId, ok: false, error: toPerchError(r.error) });
+        continue;
+      }
+      if (!conn.rooms.has(req.roomId)) {
+        // Removed (access revoked) while the backfill was being read.
+        out.push({ roomId: req.roomId, ok: false, error: new RoomNotFoundError() });
         continue;
       }
       const last = r.result.messages.at(-1)?.seq;
@@ -371,9 +393,13 @@ export class RealtimeServer {
     server_info: async () => this.serverInfo(),
     associations: async (c) => associations(this.d, c.actor!),
     room_search: async (c, f) => ({ rooms: await searchRooms(this.d, c.actor!, strip(f)) }),
+    room_create: async (c, f) => {
+      const { roomType, ...rest } = strip(f);
+      return { room: await createRoom(this.d, c.actor!, { ...rest, type: roomType }) };
+    },
     room_get: async (c, f) => ({
       room: await getRoom(this.d, c.actor!, f.roomId),
-      roster: this.hub.roster(f.roomId, this.participantLimit) ?? {
+      roster: this.hub.roster(f.roomId) ?? {
         count: 0,
         suppressed: false,
         users: [],
@@ -381,7 +407,8 @@ export class RealtimeServer {
     }),
     join: async (c, f) => {
       const [result] = await this.join(c, [{ roomId: f.roomId, since: f.since, limit: f.limit }]);
-      if (!result!.ok) throw result!.error;
+      if (!result) return undefined; // the connection closed meanwhile
+      if (!result.ok) throw result.error;
       return result;
     },
     bjoin: async (c, f) => ({
