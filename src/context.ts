@@ -87,7 +87,7 @@ export async function createAppContext(
   const http = await buildHttpApp({
     domain,
     config,
-    log: log.child({ subsystem: 'http' }),
+    log,
     webRoot: opts.webRoot,
   });
   const realtime = new RealtimeServer({
