@@ -4,12 +4,13 @@ import {
   FileNotFoundError,
   FileTooLargeError,
   FileUploadDisabledError,
+  MessageTooLargeError,
   PostNotAllowedError,
 } from '../../errors.js';
 import type { FileRecord } from '../../store/store.js';
 import { roomRights } from '../access.js';
 import { requireChat } from '../directory/commands.js';
-import { postMessage, type PostResult } from '../messages/commands.js';
+import { postMessage, postSchema, type PostResult } from '../messages/commands.js';
 import { loadReadableRoom } from '../rooms/commands.js';
 import type { Actor, Domain } from '../types.js';
 import { hasControlChars, parseInput } from '../validation.js';
@@ -50,11 +51,15 @@ export async function uploadFile(
   data: Buffer,
 ): Promise<PostResult> {
   const v = parseInput(uploadSchema, meta, 'upload');
+  const text = v.text ?? v.name;
+  // The linking post is checked before anything is written, so that a refused post leaves no file.
+  parseInput(postSchema, { text, clientId: v.clientId }, 'post');
   const { info, rights } = await loadReadableRoom(d, actor, roomId);
   if (!rights.canPost) throw new PostNotAllowedError();
   if (!info.category.fileUpload) throw new FileUploadDisabledError();
-  const { maxFileSizeKb } = await d.settings.get();
+  const { maxFileSizeKb, maxMessageChars } = await d.settings.get();
   if (data.length > maxFileSizeKb * 1024) throw new FileTooLargeError(maxFileSizeKb);
+  if (text.length > maxMessageChars) throw new MessageTooLargeError(maxMessageChars);
   const stored = await d.files.put(data);
   const now = d.clock();
   let file: FileRecord;
@@ -89,7 +94,7 @@ export async function uploadFile(
     await d.files.remove(stored.key);
     throw err;
   }
-  return postMessage(d, actor, roomId, { text: v.text ?? v.name, clientId: v.clientId }, file);
+  return postMessage(d, actor, roomId, { text, clientId: v.clientId }, file);
 }
 
 function sign(secret: Buffer, payload: string): string {
