@@ -179,6 +179,3 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.ready();
   return app;
 }
-
-/** The registry behind an app's routes, for documentation and tests. */
-export { buildOpenApi };
