@@ -112,6 +112,11 @@ export function sendError(err: unknown, request: FastifyRequest, reply: FastifyR
   const retry = e.details?.['retryAfterSeconds'];
   if (typeof retry === 'number') void reply.header('retry-after', String(retry));
   // A body we refused unread is still on the socket; closing is cheaper than draining it.
-  if (e.status === 413) void reply.header('connection', 'close');
+  const hasBody =
+    Number(request.headers['content-length'] ?? 0) > 0 ||
+    request.headers['transfer-encoding'] !== undefined;
+  if (e.status === 413 || (hasBody && request.body === undefined)) {
+    void reply.header('connection', 'close');
+  }
   void reply.code(e.status).type('application/json; charset=utf-8').send(errorBody(e));
 }

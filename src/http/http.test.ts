@@ -447,6 +447,16 @@ describe('HTTP API', () => {
     assert.equal(res.statusCode, 404);
     assert.equal(errorCode(res), 'file_not_found');
 
+    // Anonymous uploads are refused before the body is read.
+    res = await c.app.inject({
+      method: 'POST',
+      url: `/api/v1/rooms/${roomId}/files?name=x.bin`,
+      headers: { 'content-type': 'application/octet-stream' },
+      payload: data,
+    });
+    assert.equal(res.statusCode, 401);
+    assert.equal(res.headers['connection'], 'close');
+
     // A JSON body on the upload route, and a raw body on a JSON route, are refused.
     res = await c.app.inject({
       method: 'POST',
