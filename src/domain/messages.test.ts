@@ -10,6 +10,7 @@ import {
   withDomain,
 } from '../../test/harness/domain-factories.js';
 import type { TestDomain } from '../../test/harness/domain.js';
+import { buildNewMessage } from '../../test/harness/store-factories.js';
 import type { PerchError } from '../errors.js';
 import type { StoreOps } from '../store/store.js';
 import { followRoom, listFollows, markRead } from './me/commands.js';
@@ -305,18 +306,11 @@ describe('search', () => {
       const { alice, room } = await lobby(t);
       await t.store.transaction(async (tx) => {
         for (let i = 0; i < SEARCH_LIMIT + 1; i += 1) {
-          await tx.appendMessage({
-            roomId: room,
-            authorId: alice.userId,
-            body: `bulk zqmany ${i}`,
-            title: null,
-            alert: false,
-            fileId: null,
-            clientId: null,
-            store: true,
-            mentionUserIds: [],
-            createdAt: 1_700_000_000_000 + i,
-          });
+          await tx.appendMessage(
+            buildNewMessage(room, alice.userId, `bulk zqmany ${i}`, {
+              createdAt: 1_700_000_000_000 + i,
+            }),
+          );
         }
       });
       const over = await searchMessages(t.d, alice, { query: 'zqmany', limit: 10 });

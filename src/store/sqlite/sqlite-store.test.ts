@@ -5,7 +5,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import { migrations } from '../migrations/index.js';
-import type { NewMessage, StoreOps } from '../store.js';
+import { buildNewMessage } from '../../../test/harness/store-factories.js';
+import type { StoreOps } from '../store.js';
 import { SqliteStore } from './sqlite-store.js';
 
 const NOW = 1_700_000_000_000;
@@ -46,22 +47,6 @@ async function seed(store: StoreOps, rooms = 1) {
     roomIds.push(room.id);
   }
   return { userId: user.id, categoryId: category.id, roomIds };
-}
-
-function message(roomId: number, authorId: number, body: string, extra: Partial<NewMessage> = {}) {
-  return {
-    roomId,
-    authorId,
-    body,
-    title: null,
-    alert: false,
-    fileId: null,
-    clientId: null,
-    store: true,
-    mentionUserIds: [],
-    createdAt: NOW,
-    ...extra,
-  } satisfies NewMessage;
 }
 
 /** Ids of stored messages whose text matches an FTS query, through the store's own search. */
@@ -107,7 +92,7 @@ describe('SqliteStore', () => {
     const [a, b] = ids.roomIds as [number, number];
     const appends = Array.from({ length: 60 }, (_, i) =>
       store.transaction((tx) =>
-        tx.appendMessage(message(i % 2 === 0 ? a : b, ids.userId, `concurrent ${i}`)),
+        tx.appendMessage(buildNewMessage(i % 2 === 0 ? a : b, ids.userId, `concurrent ${i}`)),
       ),
     );
     const results = await Promise.all(appends);
@@ -133,7 +118,7 @@ describe('SqliteStore', () => {
     const roomId = ids.roomIds[2]!;
     await assert.rejects(
       store.transaction(async (tx) => {
-        await tx.appendMessage(message(roomId, ids.userId, 'doomed zqdoomed'));
+        await tx.appendMessage(buildNewMessage(roomId, ids.userId, 'doomed zqdoomed'));
         throw new Error('abort');
       }),
       /abort/,
@@ -141,14 +126,14 @@ describe('SqliteStore', () => {
     assert.equal((await store.getRoom(roomId))!.lastSeq, 0);
     assert.deepEqual(await ftsHits(store, ids.userId, 'zqdoomed'), []);
     const next = await store.transaction((tx) =>
-      tx.appendMessage(message(roomId, ids.userId, 'first')),
+      tx.appendMessage(buildNewMessage(roomId, ids.userId, 'first')),
     );
     assert.equal(next.seq, 1);
   });
 
   test('a post key is unique per author and clientId', async () => {
     const roomId = ids.roomIds[2]!;
-    const m = message(roomId, ids.userId, 'keyed', { clientId: 'k1' });
+    const m = buildNewMessage(roomId, ids.userId, 'keyed', { clientId: 'k1' });
     const first = await store.transaction((tx) => tx.appendMessage(m));
     await assert.rejects(store.transaction((tx) => tx.appendMessage(m)));
     const key = await store.getPostKey(ids.userId, 'k1');
@@ -158,7 +143,7 @@ describe('SqliteStore', () => {
   test('full-text search follows updates and deletes', async () => {
     const roomId = ids.roomIds[1]!;
     const { id } = await store.transaction((tx) =>
-      tx.appendMessage(message(roomId, ids.userId, 'zqbefore text', { title: 'zqtitle' })),
+      tx.appendMessage(buildNewMessage(roomId, ids.userId, 'zqbefore text', { title: 'zqtitle' })),
     );
     assert.deepEqual(await ftsHits(store, ids.userId, 'zqbefore'), [id]);
     assert.deepEqual(await ftsHits(store, ids.userId, 'zqtitle'), [id]);
@@ -181,7 +166,9 @@ describe('SqliteStore', () => {
 
   test('data survives closing and reopening the file, and the file is consistent', async () => {
     const roomId = ids.roomIds[0]!;
-    await store.transaction((tx) => tx.appendMessage(message(roomId, ids.userId, 'zqdurable')));
+    await store.transaction((tx) =>
+      tx.appendMessage(buildNewMessage(roomId, ids.userId, 'zqdurable')),
+    );
     const before = await store.getRoom(roomId);
     await store.close();
     store = await openStore(file);
