@@ -5,6 +5,7 @@ import type { DomainEvent } from '../domain/events.js';
 import type { MessageView } from '../domain/messages/present.js';
 import type { Domain } from '../domain/types.js';
 import type { Logger } from '../logger.js';
+import type { Invitation } from '../store/store.js';
 import { CloseCodes } from '../protocol/frames.js';
 import type { Connection, RoomSubscription } from './connection.js';
 
@@ -239,8 +240,9 @@ export class Hub {
         );
         return;
       case 'invitation':
-        for (const conn of this.byUser.get(event.userId) ?? [])
-          conn.send({ type: 'invitation', invitation: event.invitation });
+        this.invite(event.userId, event.invitation).catch((err: unknown) =>
+          this.log.error({ err }, 'invitation delivery failed'),
+        );
         return;
       case 'directory.changed':
         this.recheckAll(limit);
@@ -259,6 +261,20 @@ export class Hub {
         }
         return;
     }
+  }
+
+  /** Sends an invitation with its room, as `invitations` lists them, to the user's connections. */
+  private async invite(userId: number, invitation: Invitation): Promise<void> {
+    const conns = this.byUser.get(userId);
+    if (!conns) return;
+    const info = await this.d.access.room(invitation.roomId);
+    if (!info) return;
+    const { id, name, description } = info.room;
+    const frame = {
+      type: 'invitation',
+      invitation: { ...invitation, room: { id, name, description } },
+    };
+    for (const conn of conns) conn.send(frame);
   }
 
   private toRoom(roomId: number, frame: Record<string, unknown>): void {

@@ -471,7 +471,7 @@ export class RealtimeServer {
     file_link: async (c, f) => {
       const t = await createDownloadToken(this.d, c.actor!, f.fileId);
       return {
-        url: `/api/v1/files/download/${t.token}`,
+        url: `/api/v1/files/download/${encodeURIComponent(t.token)}`,
         expiresAt: t.expiresAt,
         name: t.file.name,
         size: t.file.size,
