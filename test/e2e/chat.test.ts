@@ -101,6 +101,79 @@ describe('WebSocket protocol', () => {
     });
   });
 
+  test('the Lync-style sign-in sequence: server_info, associations, follows, bjoin since, invitations', async () => {
+    await buildCategory(admin, {
+      name: 'Invites',
+      allowed: ['alice', 'bob'],
+      creators: ['bob'],
+      invitations: true,
+    });
+    const a = await client(users.alice);
+    // Bob creates a room over the protocol with alice as a member: she is invited live.
+    const b = await client(users.bob);
+    const { room: r } = await ask<{ room: { id: number; my: { manager: boolean } } }>(b, {
+      type: 'room_create',
+      name: 'invited-room',
+      category: 'Invites',
+      privacy: 'closed',
+      members: ['alice', 'bob'],
+    });
+    assert.equal(r.my.manager, true);
+    const live = await a.nextEvent((f) => f.type === 'invitation');
+    assert.deepEqual((live.invitation as { room: unknown }).room, {
+      id: r.id,
+      name: 'invited-room',
+      description: '',
+    });
+    await ask(b, { type: 'post', roomId: r.id, text: 'welcome' });
+    await ask(a, { type: 'follow', roomId: r.id });
+    await ask(b, { type: 'post', roomId: r.id, text: 'unread one' });
+
+    const info = await ask<{ protocol: number; limits: Record<string, number> }>(a, {
+      type: 'server_info',
+    });
+    assert.equal(info.protocol, 1);
+    assert.equal(info.limits.maxFrameBytes, maxFrameBytes);
+    const assoc = await ask<{ member: { id: number }[]; manager: { id: number }[] }>(a, {
+      type: 'associations',
+    });
+    assert.ok(assoc.member.some((x) => x.id === r.id));
+    assert.ok(!assoc.manager.some((x) => x.id === r.id));
+    const { follows } = await ask<{
+      follows: { roomId: number; unread: number; lastSeq: number }[];
+    }>(a, { type: 'follows' });
+    assert.deepEqual(
+      follows.map((f) => [f.roomId, f.unread, f.lastSeq]),
+      [[r.id, 1, 2]],
+    );
+    const joined = await ask<{ results: { messages: { text: string }[] }[] }>(a, {
+      type: 'bjoin',
+      rooms: follows.map((f) => ({ roomId: f.roomId, since: f.lastSeq - f.unread })),
+    });
+    assert.deepEqual(
+      joined.results[0]!.messages.map((m) => m.text),
+      ['unread one'],
+    );
+    await ask(a, { type: 'mark_read', roomId: r.id, seq: 2 });
+    const after = await ask<{ follows: { unread: number }[] }>(a, { type: 'follows' });
+    assert.equal(after.follows[0]!.unread, 0);
+    const { invitations } = await ask<{ invitations: { id: number; roomId: number }[] }>(a, {
+      type: 'invitations',
+    });
+    assert.deepEqual(
+      invitations.map((i) => i.roomId),
+      [r.id],
+    );
+    assert.deepEqual(await ask(a, { type: 'invitations_seen', ids: [invitations[0]!.id] }), {
+      updated: 1,
+    });
+    assert.deepEqual(await ask(a, { type: 'invitations' }), { invitations: [] });
+    assert.deepEqual(await ask(a, { type: 'unfollow', roomId: r.id }), {
+      roomId: r.id,
+      following: false,
+    });
+  });
+
   test('a repeated clientId returns the first post instead of a second one', async () => {
     const r = await room();
     const a = await client(users.alice);

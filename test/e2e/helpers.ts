@@ -90,7 +90,13 @@ export interface RoomView {
 /** A category made by the administrator (history on). */
 export function buildCategory(
   admin: Http,
-  input: { name: string; allowed?: string[]; denied?: string[]; creators?: string[] },
+  input: {
+    name: string;
+    allowed?: string[];
+    denied?: string[];
+    creators?: string[];
+    invitations?: boolean;
+  },
 ): Promise<Record<string, unknown>> {
   return admin.ok('POST', '/api/v1/categories', input);
 }
@@ -126,7 +132,7 @@ export async function postMany(
       seqs.push(r.message.seq);
     }
   };
-  await Promise.all(range(1, 4).map(worker));
+  await Promise.all(range(1, 16).map(worker));
   return seqs.sort((a, b) => a - b);
 }
 
