@@ -86,6 +86,10 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
     bodyLimit: opts.config.maxFrameBytes,
     // Ids are in the path; a trailing slash is the same resource.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
+    // No automatic HEAD twins: a HEAD on the download route would count as a file download.
+    exposeHeadRoutes: false,
+    // One line per request at info level costs more than a chat request itself; see onResponse.
+    disableRequestLogging: true,
     return503OnClosing: true,
     // Bad URLs and the like are caught by the router before any hook: map them the same way.
     frameworkErrors: (err, request, reply) => sendError(err, request, reply),
@@ -118,6 +122,13 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
       return Buffer.concat(chunks, size);
     },
   );
+
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.debug(
+      { method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime },
+      'request',
+    );
+  });
 
   app.addHook('onSend', async (_request, reply, payload) => {
     reply.header('x-content-type-options', 'nosniff');

@@ -423,9 +423,16 @@ describe('HTTP API', () => {
     const link = res.json() as { url: string; expiresAt: number };
     assert.match(link.url, /^\/api\/v1\/files\/download\//);
 
+    // A HEAD is no download: it is not served, so no FILEDOWNLOAD record is written for it.
+    const before = await c.t.store.countActivity();
+    res = await c.app.inject({ method: 'HEAD', url: link.url });
+    assert.equal(res.statusCode, 404);
+    assert.equal(await c.t.store.countActivity(), before);
+
     res = await c.app.inject({ method: 'GET', url: link.url });
     assert.equal(res.statusCode, 200);
     assert.deepEqual(res.rawPayload, data);
+    assert.equal(await c.t.store.countActivity(), before + 1);
     assert.equal(res.headers['content-type'], 'application/pdf');
     assert.equal(res.headers['x-content-type-options'], 'nosniff');
     assert.match(String(res.headers['content-disposition']), /^attachment; /);
