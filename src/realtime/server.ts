@@ -130,7 +130,14 @@ export class RealtimeServer {
     ws.on('pong', () => {
       conn.alive = true;
     });
-    ws.on('message', (data: RawData, isBinary: boolean) => this.onFrame(conn, data, isBinary));
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      // A throw here would escape into ws and take the process down: answer it instead.
+      try {
+        this.onFrame(conn, data, isBinary);
+      } catch (err) {
+        this.fail(conn, null, err);
+      }
+    });
     ws.on('error', (err) => this.log.debug({ err, conn: conn.id }, 'websocket error'));
     conn.onDetach(() => {
       const joined = this.hub.removeConnection(conn, this.participantLimit);
@@ -152,6 +159,8 @@ export class RealtimeServer {
   }
 
   private onFrame(conn: Connection, data: RawData, isBinary: boolean): void {
+    // Every frame spends a token, even one that turns out malformed.
+    const allowed = conn.frames.take() && conn.queued < RateLimits.maxQueued;
     const size = Array.isArray(data)
       ? data.reduce((n, b) => n + b.length, 0)
       : (data as Buffer | ArrayBuffer).byteLength;
@@ -174,7 +183,7 @@ export class RealtimeServer {
     }
     const raw = parsed as Record<string, unknown>;
     const id = typeof raw.id === 'string' || typeof raw.id === 'number' ? raw.id : null;
-    if (!conn.frames.take() || conn.queued >= RateLimits.maxQueued) {
+    if (!allowed) {
       conn.rateViolations += 1;
       if (conn.rateViolations > RateLimits.maxViolations) {
         conn.close(CloseCodes.rateLimited, 'rate_limited');
@@ -182,7 +191,8 @@ export class RealtimeServer {
       return this.fail(conn, id, new RateLimitedError());
     }
     const type = raw.type;
-    if (typeof type !== 'string' || !(type in clientFrameSchemas)) {
+    // Own keys only: `constructor` or `__proto__` must not reach Object.prototype.
+    if (typeof type !== 'string' || !Object.hasOwn(clientFrameSchemas, type)) {
       return this.fail(conn, id, new UnknownFrameTypeError(String(type)));
     }
     const schema = clientFrameSchemas[type as ClientFrameType];

@@ -466,6 +466,12 @@ describe('WebSocket protocol', () => {
         code: 'unknown_frame_type',
         id: 't1',
       },
+      {
+        name: 'type naming an Object.prototype member',
+        frame: () => ({ type: 'constructor', id: 'proto' }),
+        code: 'unknown_frame_type',
+        id: 'proto',
+      },
       { name: 'no type', frame: () => ({ id: 't2' }), code: 'unknown_frame_type', id: 't2' },
       { name: 'missing id', frame: () => ({ type: 'ping' }), code: 'invalid_request', id: null },
       {
