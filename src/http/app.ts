@@ -9,6 +9,7 @@ import type { Config } from '../config/config.js';
 import type { Domain } from '../domain/types.js';
 import { FileTooLargeError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { version } from '../version.js';
 import {
   BodyTooLargeError,
   RouteNotFoundError,
@@ -17,6 +18,8 @@ import {
 } from './errors.js';
 import { buildOpenApi } from './openapi.js';
 import { defineRoute, registerRoutes, type AnyRoute } from './registry.js';
+import { addinRoutes } from './routes/addins/routes.js';
+import { adminRoutes } from './routes/admin/routes.js';
 import { categoryRoutes } from './routes/categories/routes.js';
 import { directoryRoutes } from './routes/directory/routes.js';
 import { fileRoutes } from './routes/files/routes.js';
@@ -49,16 +52,6 @@ export interface HttpAppOptions {
   maxUploadBytes?: number;
 }
 
-function packageVersion(): string {
-  try {
-    const raw = fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
-    const v = (JSON.parse(raw) as { version?: unknown }).version;
-    return typeof v === 'string' ? v : '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
-
 /** Every route of the HTTP API except the web client's files, in registration order. */
 export function apiRoutes(): AnyRoute[] {
   return [
@@ -70,6 +63,8 @@ export function apiRoutes(): AnyRoute[] {
     ...messageRoutes,
     ...meRoutes,
     ...fileRoutes,
+    ...addinRoutes,
+    ...adminRoutes,
   ];
 }
 
@@ -79,7 +74,6 @@ export function apiRoutes(): AnyRoute[] {
  */
 export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstance> {
   const { domain, log } = opts;
-  const version = packageVersion();
   const maxUpload = opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
   const app = Fastify({
     loggerInstance: log.child({ subsystem: 'http' }) as FastifyBaseLogger,
