@@ -89,6 +89,10 @@ export async function createAppContext(
     config,
     log,
     webRoot: opts.webRoot,
+    health: async () => {
+      await store.getSettings();
+      return { ok: true, checks: { store: 'ok', connections: realtime.connectionCount() } };
+    },
   });
   const realtime = new RealtimeServer({
     domain,
