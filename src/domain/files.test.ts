@@ -113,6 +113,18 @@ describe('file upload', () => {
     }));
 });
 
+test('a retried upload (same clientId) returns the first post and stores no second file', () =>
+  withDomain(async (t) => {
+    const { alice, room } = await fileRoom(t);
+    const meta = { name: 'a.txt', contentType: 'text/plain', clientId: 'up-1' };
+    const first = await uploadFile(t.d, alice, room, meta, Buffer.from('one'));
+    const again = await uploadFile(t.d, alice, room, meta, Buffer.from('one'));
+    assert.equal(again.duplicate, true);
+    assert.equal(again.message.seq, first.message.seq);
+    assert.equal(fileCount(t), 1);
+    assert.equal(activityRows(t).filter((r) => r.kind === 'FILEUPLOAD').length, 1);
+  }));
+
 describe('file download', () => {
   test('works for members with a token, records FILEDOWNLOAD, and fails for others', () =>
     withDomain(async (t) => {

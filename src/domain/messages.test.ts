@@ -383,6 +383,20 @@ describe('administrative removal', () => {
       const [cleared] = activityRows(t).filter((r) => r.kind === 'ROOM_CLEARED');
       assert.equal(cleared!.payload.deleted, 1);
     }));
+
+  test('clearRoom drops the mentions of cleared messages, and a retry of one answers removed', () =>
+    withDomain(async (t) => {
+      const { alice, bob, room } = await lobby(t);
+      await followRoom(t.d, alice, room);
+      await postMessage(t.d, bob, room, { text: 'hi @alice', clientId: 'm1' });
+      assert.equal((await listFollows(t.d, alice))[0]!.mentions, 1);
+      await clearRoom(t.d, t.admin, room, t.d.clock());
+      assert.equal((await listFollows(t.d, alice))[0]!.mentions, 0);
+      const retry = await postMessage(t.d, bob, room, { text: 'hi @alice', clientId: 'm1' });
+      assert.equal(retry.duplicate, true);
+      assert.equal(retry.message.state, 'removed');
+      assert.equal(retry.message.seq, 1);
+    }));
 });
 
 describe('compliance outbox', () => {

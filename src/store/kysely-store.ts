@@ -967,6 +967,18 @@ export class KyselyOps implements StoreOps {
   }
 
   async clearRoom(roomId: number, upTo: number): Promise<number> {
+    // Mentions of cleared messages would keep counting as unread mentions.
+    await this.db
+      .deleteFrom('mentions')
+      .where('room_id', '=', roomId)
+      .where('seq', 'in', (eb) =>
+        eb
+          .selectFrom('messages')
+          .select('seq')
+          .where('room_id', '=', roomId)
+          .where('created_at', '<=', upTo),
+      )
+      .execute();
     const res = await this.db
       .deleteFrom('messages')
       .where('room_id', '=', roomId)

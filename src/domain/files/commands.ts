@@ -10,7 +10,7 @@ import {
 import type { FileRecord } from '../../store/store.js';
 import { roomRights } from '../access.js';
 import { requireChat } from '../directory/commands.js';
-import { postMessage, postSchema, type PostResult } from '../messages/commands.js';
+import { postMessage, postSchema, replay, type PostResult } from '../messages/commands.js';
 import { loadReadableRoom } from '../rooms/commands.js';
 import type { Actor, Domain } from '../types.js';
 import { hasControlChars, parseInput } from '../validation.js';
@@ -60,6 +60,11 @@ export async function uploadFile(
   const { maxFileSizeKb, maxMessageChars } = await d.settings.get();
   if (data.length > maxFileSizeKb * 1024) throw new FileTooLargeError(maxFileSizeKb);
   if (text.length > maxMessageChars) throw new MessageTooLargeError(maxMessageChars);
+  // A retried upload returns the first post and stores nothing new.
+  if (v.clientId !== undefined) {
+    const earlier = await replay(d, actor, roomId, v.clientId);
+    if (earlier) return earlier;
+  }
   const stored = await d.files.put(data);
   const now = d.clock();
   let file: FileRecord;

@@ -172,7 +172,7 @@ export async function postMessage(
   return { message, duplicate: false };
 }
 
-async function replay(
+export async function replay(
   d: Domain,
   actor: Actor,
   roomId: number,
@@ -201,7 +201,8 @@ async function replay(
           alert: false,
           fileId: null,
           clientId,
-          state: 'normal',
+          // Stored messages missing now were cleared by an administrator.
+          state: key.messageId === null ? 'normal' : 'removed',
           editedAt: null,
         },
         { id: actor.userId, name: actor.login, displayName: actor.displayName },
