@@ -13,13 +13,14 @@ import {
   buildCategory,
   buildRoom,
   buildUsers,
-  type Http,
+  Http,
   isMessageIn,
   type MessageFrame,
   nextMessages,
   openClient,
   postMany,
   range,
+  signIn,
   type TestUser,
 } from './helpers.js';
 
@@ -82,6 +83,15 @@ describe('WebSocket protocol', () => {
         range(1, 5),
       );
       await assertNothingMore(c, isMessageIn(r.id));
+    }
+    // Concurrent posters (committed in shared batches) still reach everyone in sequence order.
+    const burst = await postMany(users.carol.http, r.id, 48);
+    for (const c of [a, b]) {
+      const got = await nextMessages(c, r.id, 48);
+      assert.deepEqual(
+        got.map((m) => m.message.seq),
+        burst,
+      );
     }
     // Acknowledged means committed: a brand-new connection reads it in history.
     const ack = await ask<{ seq: number; id: number }>(a, {
@@ -412,6 +422,44 @@ describe('WebSocket protocol', () => {
     await askFails(a, { type: 'post', roomId: r.id, text: 'too late' }, 'room_not_found');
     await assertNothingMore(c, isMessageIn(r.id));
     await ask(a, { type: 'ping' });
+  });
+
+  test('administrator changes reach joined clients: message_changed, room_changed, room_cleared', async () => {
+    const r = await room();
+    const a = await client(users.alice);
+    await ask(a, { type: 'join', roomId: r.id });
+    const { seq } = await ask<{ seq: number }>(a, {
+      type: 'post',
+      roomId: r.id,
+      text: 'regrettable',
+    });
+    await nextMessages(a, r.id, 1);
+    await admin.ok('POST', '/api/v1/messages/remove', { room: r.id, seq });
+    const changed = await a.nextEvent((f) => f.type === 'message_changed');
+    const m = changed.message as { seq: number; state: string; text: string };
+    assert.deepEqual([changed.roomId, m.seq, m.state, m.text], [r.id, seq, 'removed', '']);
+    await admin.ok('PATCH', `/api/v1/rooms/${r.id}`, { description: 'renovated' });
+    assert.deepEqual(await a.nextEvent((f) => f.type === 'room_changed'), {
+      type: 'room_changed',
+      roomId: r.id,
+    });
+    await admin.ok('POST', `/api/v1/rooms/${r.id}/clear`, { upTo: '2999-12-31' });
+    const cleared = await a.nextEvent((f) => f.type === 'room_cleared');
+    assert.equal(cleared.roomId, r.id);
+    const page = await ask<{ messages: unknown[] }>(a, { type: 'history', roomId: r.id });
+    assert.deepEqual(page.messages, []);
+  });
+
+  test("signing out over HTTP ends that session's connections with 4004", async () => {
+    const token = await signIn(server, 'dave', 'password-dave');
+    const doomed = await openClient(server, token);
+    clients.push(doomed);
+    const other = await client(users.dave);
+    await new Http(server.url, token).ok('DELETE', '/api/v1/sessions/current');
+    const error = await doomed.nextEvent((f) => f.type === 'error');
+    assert.deepEqual([error.id, error.code], [null, 'unauthenticated']);
+    assert.deepEqual(await doomed.closed, { code: 4004, reason: 'signed_out' });
+    await ask(other, { type: 'ping' });
   });
 
   test('a burst of posts is rate limited and the connection keeps working', async () => {
