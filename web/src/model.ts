@@ -1,0 +1,548 @@
+import { api, ApiError } from './api.js';
+import { countMessage, joinRequests, mergeMessages, unread, type FollowCounts } from './logic.js';
+import { ChatSocket, type ConnectionStatus } from './socket.js';
+import type {
+  AuthReply,
+  BjoinEntry,
+  HistoryReply,
+  InvitationView,
+  JoinReply,
+  MessageView,
+  RoomView,
+  RosterInfo,
+  ServerEvent,
+  ServerLimits,
+  Session,
+} from './types.js';
+
+const SESSION_KEY = 'perch.session';
+const PAGE = 50;
+
+export interface PendingPost {
+  clientId: string;
+  text: string;
+  title?: string;
+  alert?: boolean;
+  status: 'sending' | 'failed';
+  error?: string;
+}
+
+export interface RoomState {
+  id: number;
+  room?: RoomView;
+  messages: MessageView[];
+  loaded: boolean;
+  hasOlder: boolean;
+  loadingOlder: boolean;
+  lastSeen: number;
+  /** Joined on the current connection. */
+  joined: boolean;
+  /** Opened during this session: kept joined across reconnects. */
+  open: boolean;
+  roster?: RosterInfo;
+  pending: PendingPost[];
+  error?: { code: string; message: string };
+}
+
+export interface State {
+  session: Session | null;
+  status: ConnectionStatus;
+  retryAt?: number;
+  limits?: ServerLimits;
+  follows: FollowCounts[];
+  rooms: Map<number, RoomState>;
+  invitations: InvitationView[];
+  notice?: string;
+}
+
+/**
+ * The client's state and the rules that keep it in step with the server: one instance per page.
+ * Components read `state` and re-render on `subscribe`; all changes go through methods here.
+ */
+export class Model {
+  state: State;
+  private socket: ChatSocket | null = null;
+  private readonly listeners = new Set<() => void>();
+  private readonly markedRead = new Map<number, number>();
+
+  constructor(private readonly storage: Storage) {
+    this.state = {
+      session: readSession(storage),
+      status: 'stopped',
+      follows: [],
+      rooms: new Map(),
+      invitations: [],
+    };
+  }
+
+  subscribe(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private changed(): void {
+    for (const fn of this.listeners) fn();
+  }
+
+  private update(patch: Partial<State>): void {
+    this.state = { ...this.state, ...patch };
+    this.changed();
+  }
+
+  private room(id: number): RoomState {
+    let rs = this.state.rooms.get(id);
+    if (!rs) {
+      rs = {
+        id,
+        messages: [],
+        loaded: false,
+        hasOlder: false,
+        loadingOlder: false,
+        lastSeen: 0,
+        joined: false,
+        open: false,
+        pending: [],
+      };
+      this.state.rooms.set(id, rs);
+    }
+    return rs;
+  }
+
+  private patchRoom(id: number, patch: Partial<RoomState>): RoomState {
+    const next = { ...this.room(id), ...patch };
+    const rooms = new Map(this.state.rooms);
+    rooms.set(id, next);
+    this.state = { ...this.state, rooms };
+    this.changed();
+    return next;
+  }
+
+  get me(): string {
+    return this.state.session?.user.name ?? '';
+  }
+
+  // --- session ---------------------------------------------------------------------------
+
+  async signIn(login: string, password: string): Promise<void> {
+    const session = await api<Session>(null, 'POST', '/sessions', { login, password });
+    this.storage.setItem(SESSION_KEY, JSON.stringify(session));
+    this.update({ session, notice: undefined });
+    this.connect();
+  }
+
+  async signOut(): Promise<void> {
+    const token = this.state.session?.token ?? null;
+    this.reset();
+    if (token) await api(token, 'DELETE', '/sessions/current').catch(() => undefined);
+  }
+
+  private reset(notice?: string): void {
+    this.socket?.stop();
+    this.socket = null;
+    this.storage.removeItem(SESSION_KEY);
+    this.markedRead.clear();
+    this.state = {
+      session: null,
+      status: 'stopped',
+      follows: [],
+      rooms: new Map(),
+      invitations: [],
+      notice,
+    };
+    this.changed();
+  }
+
+  /** Opens the WebSocket for the stored session (called at start-up and after sign-in). */
+  connect(): void {
+    const session = this.state.session;
+    if (!session || this.socket) return;
+    if (session.expiresAt <= Date.now()) return this.reset('session_ended');
+    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+    this.socket = new ChatSocket(url, session.token, {
+      status: (status, retryAt) => {
+        if (status !== 'online' && status !== 'syncing') this.markJoinedFalse();
+        this.update({ status, retryAt });
+      },
+      ready: (auth) => this.resync(auth),
+      event: (e) => this.onEvent(e),
+      sessionEnded: (reason) => this.reset(reason),
+    });
+    this.socket.start();
+  }
+
+  retryNow(): void {
+    this.socket?.retryNow();
+  }
+
+  /** Sends a frame; rejects with ApiError (code `disconnected` when offline). */
+  request<T>(...args: Parameters<ChatSocket['request']>): Promise<T> {
+    if (!this.socket)
+      return Promise.reject(new ApiError({ code: 'disconnected', message: 'not connected' }));
+    return this.socket.request(...args) as Promise<T>;
+  }
+
+  /** Calls the HTTP API with the session's token. */
+  http<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return api<T>(this.state.session?.token ?? null, method, path, body);
+  }
+
+  private markJoinedFalse(): void {
+    let any = false;
+    const rooms = new Map(this.state.rooms);
+    for (const [id, rs] of rooms)
+      if (rs.joined) {
+        rooms.set(id, { ...rs, joined: false });
+        any = true;
+      }
+    if (any) this.state = { ...this.state, rooms };
+  }
+
+  // --- (re)connect: catch up ---------------------------------------------------------------
+
+  /**
+   * After each auth: refresh follow counts, then join every followed or opened room from where
+   * this client left off, so the server sends exactly the messages it missed; then re-send posts
+   * that never got an answer (same clientId, so none is posted twice).
+   */
+  private async resync(auth: AuthReply): Promise<void> {
+    const session = this.state.session;
+    if (session) session.user = auth.user;
+    if (!auth.chatEnabled) {
+      this.update({ limits: auth.server.limits, notice: 'chat_disabled' });
+      return;
+    }
+    this.update({ limits: auth.server.limits });
+    await this.refreshFollows();
+    void this.refreshInvitations();
+    const followed = new Map(this.state.follows.map((f) => [f.roomId, f]));
+    const ids = new Set<number>(followed.keys());
+    for (const rs of this.state.rooms.values()) if (rs.open) ids.add(rs.id);
+    const requests = joinRequests(
+      [...ids].map((id) => {
+        const rs = this.state.rooms.get(id);
+        return {
+          roomId: id,
+          lastSeen: rs?.lastSeen ?? 0,
+          loaded: rs?.loaded ?? false,
+          followedLastSeq: followed.get(id)?.lastSeq,
+        };
+      }),
+    );
+    for (let i = 0; i < requests.length; i += 500) {
+      const chunk = requests.slice(i, i + 500);
+      const reply = await this.request<{ results: BjoinEntry[] }>('bjoin', { rooms: chunk });
+      reply.results.forEach((r, j) => this.applyJoin(r, chunk[j]?.since));
+    }
+    for (const rs of this.state.rooms.values())
+      for (const p of rs.pending) if (p.status === 'sending') void this.sendPost(rs.id, p);
+  }
+
+  private applyJoin(r: BjoinEntry, since: number | undefined): void {
+    if (!r.ok) {
+      this.patchRoom(r.roomId, { joined: false, error: r.error });
+      return;
+    }
+    const rs = this.room(r.roomId);
+    const messages = mergeMessages(rs.messages, r.messages);
+    const latestPage = since === undefined;
+    this.patchRoom(r.roomId, {
+      room: r.room,
+      roster: r.roster,
+      joined: true,
+      error: undefined,
+      messages,
+      loaded: rs.loaded || latestPage,
+      hasOlder: latestPage && !rs.loaded ? r.more : rs.hasOlder,
+      lastSeen: Math.max(rs.lastSeen, since ?? 0, messages.at(-1)?.seq ?? 0),
+    });
+    this.settlePending(r.roomId);
+    for (const m of r.messages) this.countFollowed(m);
+  }
+
+  async refreshFollows(): Promise<void> {
+    const reply = await this.request<{ follows: FollowCounts[] }>('follows', {});
+    this.update({ follows: sortFollows(reply.follows) });
+  }
+
+  async refreshInvitations(): Promise<void> {
+    try {
+      const reply = await this.request<{ invitations: InvitationView[] }>('invitations', {
+        all: true,
+      });
+      this.update({ invitations: reply.invitations });
+    } catch {
+      // Shown as empty; the next reconnect or invitation event tries again.
+    }
+  }
+
+  // --- live events -------------------------------------------------------------------------
+
+  private onEvent(e: ServerEvent): void {
+    switch (e.type) {
+      case 'message': {
+        const rs = this.room(e.roomId);
+        if (e.message.seq <= rs.lastSeen && rs.messages.some((m) => m.seq === e.message.seq))
+          return;
+        this.patchRoom(e.roomId, {
+          messages: mergeMessages(rs.messages, [e.message]),
+          lastSeen: Math.max(rs.lastSeen, e.message.seq),
+        });
+        this.settlePending(e.roomId);
+        this.countFollowed(e.message);
+        return;
+      }
+      case 'message_changed': {
+        const rs = this.room(e.roomId);
+        if (rs.messages.some((m) => m.seq === e.message.seq))
+          this.patchRoom(e.roomId, { messages: mergeMessages(rs.messages, [e.message]) });
+        return;
+      }
+      case 'room_cleared': {
+        const rs = this.room(e.roomId);
+        this.patchRoom(e.roomId, { messages: rs.messages.filter((m) => m.ts > e.upTo) });
+        return;
+      }
+      case 'room_changed':
+        void this.reloadRoom(e.roomId);
+        return;
+      case 'roster': {
+        const roster = this.room(e.roomId).roster;
+        if (!roster || roster.suppressed) return;
+        const users = (roster.users ?? []).filter((u) => u.id !== e.user.id);
+        if (e.event === 'join') users.push(e.user);
+        this.patchRoom(e.roomId, { roster: { ...roster, users, count: users.length } });
+        return;
+      }
+      case 'removed':
+        this.patchRoom(e.roomId, {
+          joined: false,
+          open: false,
+          error: { code: e.reason, message: e.reason },
+        });
+        void this.refreshFollows().catch(() => undefined);
+        return;
+      case 'invitation':
+        this.update({
+          invitations: [
+            e.invitation,
+            ...this.state.invitations.filter((i) => i.id !== e.invitation.id),
+          ],
+        });
+        return;
+      case 'bye':
+        return;
+    }
+  }
+
+  private countFollowed(m: MessageView): void {
+    const i = this.state.follows.findIndex((f) => f.roomId === m.roomId);
+    if (i < 0) return;
+    const next = countMessage(this.state.follows[i]!, m, this.me);
+    if (next === this.state.follows[i]) return;
+    const follows = this.state.follows.slice();
+    follows[i] = next;
+    this.update({ follows });
+  }
+
+  // --- rooms -------------------------------------------------------------------------------
+
+  /** Opens a room: joins it (latest page) or, if already joined for counting, loads its page. */
+  async openRoom(id: number): Promise<void> {
+    const rs = this.patchRoom(id, { open: true });
+    if (this.state.status !== 'online' && this.state.status !== 'syncing') return;
+    try {
+      if (!rs.joined) {
+        const since = rs.loaded || rs.lastSeen > 0 ? rs.lastSeen : undefined;
+        const reply = await this.request<JoinReply>('join', { roomId: id, since });
+        this.applyJoin(reply, since);
+      }
+      if (!this.room(id).loaded) {
+        const page = await this.request<HistoryReply>('history', { roomId: id, limit: PAGE });
+        const cur = this.room(id);
+        const messages = mergeMessages(cur.messages, page.messages);
+        this.patchRoom(id, {
+          messages,
+          loaded: true,
+          hasOlder: page.more,
+          lastSeen: Math.max(cur.lastSeen, messages.at(-1)?.seq ?? 0),
+        });
+      }
+    } catch (err) {
+      const e =
+        err instanceof ApiError ? err : new ApiError({ code: 'error', message: String(err) });
+      if (e.code === 'disconnected') return;
+      this.patchRoom(id, { error: { code: e.code, message: e.message } });
+      // A room one may find but not read (closed, not a member): still show what it is.
+      if (e.code === 'forbidden') await this.reloadRoom(id);
+    }
+  }
+
+  /** Loads the page of history before the oldest message held; false when there is none. */
+  async loadOlder(id: number): Promise<boolean> {
+    const rs = this.room(id);
+    const oldest = rs.messages[0];
+    if (!rs.hasOlder || rs.loadingOlder || !oldest) return false;
+    this.patchRoom(id, { loadingOlder: true });
+    try {
+      const page = await this.request<HistoryReply>('history', {
+        roomId: id,
+        before: oldest.seq,
+        limit: PAGE,
+      });
+      const cur = this.room(id);
+      this.patchRoom(id, {
+        messages: mergeMessages(cur.messages, page.messages),
+        hasOlder: page.more,
+        loadingOlder: false,
+      });
+      return true;
+    } catch {
+      this.patchRoom(id, { loadingOlder: false });
+      return false;
+    }
+  }
+
+  async reloadRoom(id: number): Promise<void> {
+    try {
+      const reply = await this.request<{ room: RoomView; roster: RosterInfo }>('room_get', {
+        roomId: id,
+      });
+      const rs = this.room(id);
+      this.patchRoom(id, {
+        room: reply.room,
+        roster: rs.joined ? (rs.roster ?? reply.roster) : reply.roster,
+      });
+    } catch {
+      // Keeps what is shown; a join error, if any, is already on the room.
+    }
+  }
+
+  /** Records the room as read up to its newest message (followed rooms only). */
+  markRead(id: number): void {
+    const f = this.state.follows.find((x) => x.roomId === id);
+    const rs = this.state.rooms.get(id);
+    if (!f || !rs || this.state.status !== 'online') return;
+    const seq = Math.max(rs.lastSeen, f.lastSeq);
+    if (unread(f) === 0 && f.mentions === 0) return;
+    if ((this.markedRead.get(id) ?? -1) >= seq) return;
+    this.markedRead.set(id, seq);
+    this.update({
+      follows: this.state.follows.map((x) =>
+        x.roomId === id ? { ...x, lastReadSeq: seq, lastSeq: seq, mentions: 0 } : x,
+      ),
+    });
+    this.request('mark_read', { roomId: id, seq }).catch(() => this.markedRead.delete(id));
+  }
+
+  async follow(id: number, on: boolean): Promise<void> {
+    await this.request(on ? 'follow' : 'unfollow', { roomId: id });
+    if (on) {
+      // Join it so that its new messages count as unread from now on.
+      await this.refreshFollows();
+      const rs = this.room(id);
+      if (!rs.joined) {
+        const f = this.state.follows.find((x) => x.roomId === id);
+        const since = rs.loaded || rs.lastSeen > 0 ? rs.lastSeen : (f?.lastSeq ?? 0);
+        const reply = await this.request<JoinReply>('join', { roomId: id, since });
+        this.applyJoin(reply, since);
+      }
+    } else {
+      this.update({ follows: this.state.follows.filter((f) => f.roomId !== id) });
+    }
+  }
+
+  // --- posting -----------------------------------------------------------------------------
+
+  /** Posts a message; it stays pending (and is re-sent after a reconnect) until acknowledged. */
+  post(id: number, text: string, opts: { title?: string; alert?: boolean } = {}): void {
+    const p: PendingPost = {
+      clientId: newClientId(),
+      text,
+      title: opts.title || undefined,
+      alert: opts.alert || undefined,
+      status: 'sending',
+    };
+    this.patchRoom(id, { pending: [...this.room(id).pending, p] });
+    void this.sendPost(id, p);
+  }
+
+  retryPost(id: number, clientId: string): void {
+    const p = this.room(id).pending.find((x) => x.clientId === clientId);
+    if (!p) return;
+    const again = { ...p, status: 'sending' as const, error: undefined };
+    this.replacePending(id, again);
+    void this.sendPost(id, again);
+  }
+
+  discardPost(id: number, clientId: string): void {
+    this.patchRoom(id, { pending: this.room(id).pending.filter((x) => x.clientId !== clientId) });
+  }
+
+  private async sendPost(id: number, p: PendingPost): Promise<void> {
+    try {
+      await this.request('post', {
+        roomId: id,
+        text: p.text,
+        title: p.title,
+        alert: p.alert,
+        clientId: p.clientId,
+      });
+      // The message itself arrives as a live event; settlePending drops the pending copy then.
+    } catch (err) {
+      const e =
+        err instanceof ApiError ? err : new ApiError({ code: 'error', message: String(err) });
+      // Offline: stays 'sending' and is re-sent with the same clientId after the reconnect.
+      if (e.code === 'disconnected') return;
+      this.replacePending(id, {
+        ...p,
+        status: 'failed',
+        error: e.code === 'post_not_allowed' ? e.code : e.message,
+      });
+    }
+  }
+
+  private replacePending(id: number, p: PendingPost): void {
+    this.patchRoom(id, {
+      pending: this.room(id).pending.map((x) => (x.clientId === p.clientId ? p : x)),
+    });
+  }
+
+  private settlePending(id: number): void {
+    const rs = this.room(id);
+    if (rs.pending.length === 0) return;
+    const seen = new Set(rs.messages.map((m) => m.clientId).filter(Boolean));
+    const left = rs.pending.filter((p) => !seen.has(p.clientId));
+    if (left.length !== rs.pending.length) this.patchRoom(id, { pending: left });
+  }
+}
+
+function sortFollows(list: FollowCounts[]): FollowCounts[] {
+  return list
+    .map(({ roomId, name, lastReadSeq, lastSeq, mentions }) => ({
+      roomId,
+      name,
+      lastReadSeq,
+      lastSeq,
+      mentions,
+    }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+function readSession(storage: Storage): Session | null {
+  try {
+    const raw = storage.getItem(SESSION_KEY);
+    if (!raw) return null;
+    const s = JSON.parse(raw) as Session;
+    return typeof s.token === 'string' && s.expiresAt > Date.now() ? s : null;
+  } catch {
+    return null;
+  }
+}
+
+function newClientId(): string {
+  return typeof crypto.randomUUID === 'function'
+    ? crypto.randomUUID()
+    : Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) =>
+        b.toString(16).padStart(2, '0'),
+      ).join('');
+}

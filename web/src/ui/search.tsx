@@ -1,0 +1,154 @@
+import { useState } from 'preact/hooks';
+import { ApiError } from '../api.js';
+import { errorText, lang, t } from '../i18n.js';
+import type { RoomView, SearchReply } from '../types.js';
+import { useModel } from './hooks.js';
+import { Link } from './link.js';
+import { MessageText } from './message.js';
+
+const dateFormat = new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeStyle: 'short' });
+
+export function Search() {
+  const [model, state] = useModel();
+  const [query, setQuery] = useState('');
+  const [authors, setAuthors] = useState('');
+  const [room, setRoom] = useState('');
+  const [from, setFrom] = useState('');
+  const [to, setTo] = useState('');
+  const [result, setResult] = useState<SearchReply | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const [found, setFound] = useState<Map<number, string>>(new Map());
+  const names = new Map<number, string>(found);
+  for (const f of state.follows) names.set(f.roomId, f.name);
+  for (const r of state.rooms.values()) if (r.room) names.set(r.id, r.room.name);
+
+  /** Names of the rooms in the results that this page does not know yet. */
+  async function nameRooms(reply: SearchReply) {
+    const unknown = [...new Set(reply.messages.map((m) => m.roomId))].filter(
+      (id) => !names.has(id),
+    );
+    const more = new Map(found);
+    for (const roomId of unknown) {
+      try {
+        const r = await model.request<{ room: RoomView }>('room_get', { roomId });
+        more.set(roomId, r.room.name);
+      } catch {
+        // Shown by number.
+      }
+    }
+    if (unknown.length) setFound(more);
+  }
+
+  async function submit(e: Event) {
+    e.preventDefault();
+    setError(null);
+    setBusy(true);
+    try {
+      const list = authors
+        .split(',')
+        .map((a) => a.trim())
+        .filter(Boolean);
+      const reply = await model.request<SearchReply>('search', {
+        query: query.trim() || undefined,
+        authors: list.length ? list : undefined,
+        rooms: room ? [Number(room)] : undefined,
+        from: from || undefined,
+        to: to || undefined,
+        limit: 50,
+      });
+      await nameRooms(reply);
+      setResult(reply);
+    } catch (err) {
+      const e2 =
+        err instanceof ApiError ? err : new ApiError({ code: 'error', message: String(err) });
+      setError(errorText(e2.code, e2.message));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <section class="page" aria-labelledby="search-title">
+      <h1 id="search-title">{t.search}</h1>
+      <form class="search-form" role="search" onSubmit={(e) => void submit(e)}>
+        <label class="grow">
+          {t.query}
+          <input
+            type="search"
+            name="query"
+            value={query}
+            onInput={(e) => setQuery(e.currentTarget.value)}
+          />
+        </label>
+        <label>
+          {t.authors}
+          <input
+            name="authors"
+            value={authors}
+            onInput={(e) => setAuthors(e.currentTarget.value)}
+          />
+        </label>
+        <label>
+          {t.room}
+          <select name="room" value={room} onChange={(e) => setRoom(e.currentTarget.value)}>
+            <option value="">{t.anyRoom}</option>
+            {[...names].map(([id, name]) => (
+              <option key={id} value={String(id)}>
+                {name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          {t.from}
+          <input
+            type="date"
+            name="from"
+            value={from}
+            onInput={(e) => setFrom(e.currentTarget.value)}
+          />
+        </label>
+        <label>
+          {t.to}
+          <input type="date" name="to" value={to} onInput={(e) => setTo(e.currentTarget.value)} />
+        </label>
+        <button type="submit" class="primary" disabled={busy}>
+          {t.search}
+        </button>
+      </form>
+      {error && (
+        <p class="form-error" role="alert">
+          {error}
+        </p>
+      )}
+      {result && (
+        <>
+          <p class="muted" role="status">
+            {result.messages.length === 0
+              ? t.noResults
+              : t.results(result.count, result.exceededLimit)}
+          </p>
+          <ul class="search-results" data-testid="search-results">
+            {result.messages.map((m) => (
+              <li key={`${m.roomId}-${m.seq}`} class="card">
+                <div class="message-meta">
+                  <Link href={`/rooms/${m.roomId}?seq=${m.seq}`}>
+                    {names.get(m.roomId) ?? `#${m.roomId}`}
+                  </Link>
+                  <span class="author">{m.author.displayName}</span>
+                  <time dateTime={new Date(m.ts).toISOString()}>{dateFormat.format(m.ts)}</time>
+                </div>
+                {m.title && <div class="story-title">{m.title}</div>}
+                <div class="message-text">
+                  <MessageText text={m.text} />
+                </div>
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+    </section>
+  );
+}
