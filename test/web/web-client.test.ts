@@ -1,0 +1,434 @@
+// End-to-end tests of the web client: real server process (test/harness/server.ts), the built
+// client from web/dist, and Debian's Chromium driven by playwright-core. No sleeps: every wait
+// is for a selector or condition, with the default deadline.
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { cleanup, startServer, type TestServer } from '../harness/server.js';
+import {
+  Api,
+  ensureWebBuilt,
+  launchChromium,
+  newPage,
+  outputDir,
+  pageErrors,
+  shownSeqs,
+  signIn,
+} from './browser.js';
+
+const pw = { alice: 'alice-password-1', bob: 'bob-password-1', carol: 'carol-password-1' };
+
+describe('web client', () => {
+  let server: TestServer;
+  let browser: Browser;
+  let admin: Api;
+  const rooms: Record<string, number> = {};
+
+  before(async () => {
+    ensureWebBuilt();
+    server = await startServer();
+    browser = await launchChromium();
+    admin = await Api.signIn(server.url, 'admin', server.adminPassword);
+    await admin.call('POST', '/users', {
+      login: 'alice',
+      password: pw.alice,
+      displayName: 'Alice Liddell',
+    });
+    await admin.call('POST', '/users', {
+      login: 'bob',
+      password: pw.bob,
+      displayName: 'Bob Builder',
+    });
+    await admin.call('POST', '/users', {
+      login: 'carol',
+      password: pw.carol,
+      displayName: 'Carol Outside',
+    });
+    const scope = { allowed: ['admin', 'alice', 'bob'], creators: ['alice'] };
+    await admin.call('POST', '/categories', { name: 'General', ...scope });
+    await admin.call('POST', '/categories', { name: 'Engineering', ...scope });
+    const make = async (name: string, body: Record<string, unknown>) => {
+      const r = await admin.call<{ id: number }>('POST', '/rooms', { name, ...body });
+      rooms[name] = r.id;
+    };
+    await make('Lobby', { category: 'General', privacy: 'open', description: 'Say hello' });
+    await make('History', { category: 'General', privacy: 'open' });
+    await make('Ops', { category: 'General', privacy: 'open' });
+    await make('Archive', { category: 'General', privacy: 'open' });
+    await make('Side', { category: 'General', privacy: 'open' });
+    await make('Roadmap', {
+      category: 'Engineering',
+      privacy: 'open',
+      description: 'Plans for the next quarter',
+    });
+    await make('Secret plans', { category: 'Engineering', privacy: 'secret', members: ['alice'] });
+    await make('Town hall', {
+      category: 'General',
+      privacy: 'open',
+      type: 'auditorium',
+      presenters: ['alice'],
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (server) await cleanup(server);
+  });
+
+  async function user(login: keyof typeof pw, viewport?: { width: number; height: number }) {
+    const { context, page } = await newPage(browser, viewport);
+    await signIn(page, server.url, login, pw[login]);
+    return { context, page };
+  }
+
+  function sidebarRoom(page: Page, name: string) {
+    return page.locator('[data-testid=followed-rooms] li').filter({ hasText: name });
+  }
+
+  test('a bad sign-in shows the error; sign-in keeps the token in sessionStorage; sign-out', async () => {
+    const { context, page } = await newPage(browser);
+    await page.goto(`${server.url}/`);
+    await page.getByLabel('Login').fill('alice');
+    await page.getByLabel('Password').fill('not-the-password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const error = page.getByTestId('sign-in-error');
+    await error.waitFor();
+    assert.equal(await error.textContent(), 'Login or password is incorrect.');
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+
+    await page.getByLabel('Password').fill(pw.alice);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('[data-testid=connection-status][data-status=online]').waitFor();
+    assert.equal(await page.getByTestId('current-user').textContent(), 'Alice Liddell');
+    const stored = await page.evaluate(() => sessionStorage.getItem('perch.session'));
+    assert.match(stored ?? '', /"token"/);
+
+    // A reload keeps the session (same tab), a new context does not have it.
+    await page.reload();
+    await page.locator('[data-testid=connection-status][data-status=online]').waitFor();
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in to Perch' }).waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('perch.session')), null);
+    // The token was revoked on the server too.
+    const token = (JSON.parse(stored!) as { token: string }).token;
+    const res = await fetch(`${server.url}/api/v1/me`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(res.status, 401);
+    assert.deepEqual(pageErrors(page), []);
+    await context.close();
+  });
+
+  test('two users chat live; unread counts move; HTML in a message stays text', async () => {
+    const aliceApi = await Api.signIn(server.url, 'alice', pw.alice);
+    const bobApi = await Api.signIn(server.url, 'bob', pw.bob);
+    await aliceApi.call('PUT', `/me/follows/${rooms.Lobby}`);
+    await bobApi.call('PUT', `/me/follows/${rooms.Lobby}`);
+    const a = await user('alice');
+    const b = await user('bob');
+
+    await a.page.goto(`${server.url}/rooms/${rooms.Lobby}`);
+    await a.page.getByRole('heading', { name: 'Lobby' }).waitFor();
+    await b.page.getByRole('link', { name: 'Room directory' }).click();
+    await sidebarRoom(b.page, 'Lobby').waitFor();
+    assert.equal(await sidebarRoom(b.page, 'Lobby').getByTestId('unread').count(), 0);
+
+    const composer = a.page.getByRole('textbox', { name: 'Message' });
+    await composer.fill('Hello Bob');
+    await composer.press('Enter');
+    await a.page.locator('li[data-testid=message]', { hasText: 'Hello Bob' }).waitFor();
+
+    // Bob is elsewhere: the sidebar counts the message as unread, live.
+    await sidebarRoom(b.page, 'Lobby').getByTestId('unread').filter({ hasText: '1' }).waitFor();
+    await composer.fill('@bob are you there?');
+    await composer.press('Enter');
+    await sidebarRoom(b.page, 'Lobby').getByTestId('unread').filter({ hasText: '2' }).waitFor();
+    await sidebarRoom(b.page, 'Lobby').getByTestId('mentions').filter({ hasText: '@1' }).waitFor();
+
+    // Opening the room shows both and clears the counts.
+    await sidebarRoom(b.page, 'Lobby').getByRole('link').click();
+    await b.page.locator('li[data-testid=message]', { hasText: 'are you there?' }).waitFor();
+    await sidebarRoom(b.page, 'Lobby').getByTestId('unread').waitFor({ state: 'detached' });
+    await sidebarRoom(b.page, 'Lobby').getByTestId('mentions').waitFor({ state: 'detached' });
+
+    // Shift+Enter is a new line, Enter sends; Alice sees it live.
+    const bobComposer = b.page.getByRole('textbox', { name: 'Message' });
+    await bobComposer.click();
+    await bobComposer.pressSequentially('first line');
+    await bobComposer.press('Shift+Enter');
+    await bobComposer.pressSequentially('second line');
+    await bobComposer.press('Enter');
+    const reply = a.page.locator('li[data-testid=message]', { hasText: 'first line' });
+    await reply.waitFor();
+    assert.equal(await reply.locator('.message-text').innerText(), 'first line\nsecond line');
+    assert.equal(await bobComposer.inputValue(), '');
+
+    // Markup and script in a message are shown literally and never run.
+    const evil =
+      '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script><b>bold</b>';
+    await composer.fill(evil);
+    await composer.press('Enter');
+    const shown = b.page.locator('li[data-testid=message]', { hasText: '<script>' });
+    await shown.waitFor();
+    assert.equal(await shown.locator('.message-text').textContent(), evil);
+    assert.equal(
+      await b.page.locator('[data-testid=history] img, [data-testid=history] b').count(),
+      0,
+    );
+    assert.equal(await b.page.evaluate(() => (window as { __pwned?: number }).__pwned), undefined);
+
+    // Each message once, in order, on both sides.
+    const seqsA = await shownSeqs(a.page);
+    const seqsB = await shownSeqs(b.page);
+    assert.deepEqual(seqsA, [1, 2, 3, 4]);
+    assert.deepEqual(seqsB, seqsA);
+    assert.deepEqual([...pageErrors(a.page), ...pageErrors(b.page)], []);
+    await a.context.close();
+    await b.context.close();
+  });
+
+  test('scroll-back loads older pages in order with no gaps or duplicates', async () => {
+    for (let i = 1; i <= 120; i++) await admin.post(rooms.History!, `history message ${i}`);
+    const a = await user('alice');
+    await a.page.goto(`${server.url}/rooms/${rooms.History}`);
+    await a.page.locator('li[data-seq="120"]').waitFor();
+    const first = await shownSeqs(a.page);
+    assert.ok(
+      first.length < 120,
+      `the first page holds only the latest messages (${first.length})`,
+    );
+    assert.deepEqual(first, range(121 - first.length, 120));
+
+    // Scroll to the top until the room's first message is there.
+    await a.page.waitForFunction(
+      () => {
+        const h = document.querySelector('[data-testid=history]');
+        if (h) h.scrollTop = 0;
+        return document.querySelector('[data-testid=history] li[data-seq="1"]') !== null;
+      },
+      null,
+      { polling: 100, timeout: 20_000 },
+    );
+    await a.page.getByText('This is the beginning of the room.').waitFor();
+    assert.deepEqual(await shownSeqs(a.page), range(1, 120));
+    const texts = await a.page.locator('li[data-testid=message] .message-text').allTextContents();
+    assert.deepEqual(
+      texts,
+      range(1, 120).map((i) => `history message ${i}`),
+    );
+    await a.context.close();
+  });
+
+  test('directory search, category filter and follow; the sidebar counts unread; secret rooms stay hidden', async () => {
+    const b = await user('bob');
+    await b.page.getByRole('link', { name: 'Room directory' }).click();
+    await b.page.getByTestId('directory-results').waitFor();
+
+    await b.page.getByPlaceholder('Name or description').fill('plans');
+    await b.page.getByRole('button', { name: 'Search rooms' }).click();
+    const cards = b.page.locator('[data-testid=directory-results] > li');
+    await cards.filter({ hasText: 'Roadmap' }).waitFor();
+    await b.page.waitForFunction(
+      () => document.querySelectorAll('[data-testid=directory-results] > li').length === 1,
+    );
+    const card = cards.filter({ hasText: 'Roadmap' });
+    assert.match(
+      (await card.textContent()) ?? '',
+      /Open.*Plans for the next quarter.*Engineering · 0 members/s,
+    );
+
+    // Category filter: General rooms only.
+    await b.page.getByPlaceholder('Name or description').fill('');
+    await b.page.getByRole('combobox', { name: 'Category' }).selectOption({ label: 'Engineering' });
+    await b.page.waitForFunction(() => {
+      const names = [...document.querySelectorAll('[data-testid=directory-results] h2')].map(
+        (h) => h.textContent,
+      );
+      return names.length === 1 && names[0] === 'Roadmap';
+    });
+
+    await card.getByRole('button', { name: 'Follow Roadmap' }).click();
+    await sidebarRoom(b.page, 'Roadmap').waitFor();
+    await card.getByRole('button', { name: 'Unfollow Roadmap' }).waitFor();
+
+    const aliceApi = await Api.signIn(server.url, 'alice', pw.alice);
+    await aliceApi.post(rooms.Roadmap!, 'Q3 plan drafted');
+    await aliceApi.post(rooms.Roadmap!, 'Q4 plan drafted');
+    await sidebarRoom(b.page, 'Roadmap').getByTestId('unread').filter({ hasText: '2' }).waitFor();
+
+    // A secret room is invisible to a non-member: directory, message search, its URL.
+    await aliceApi.post(rooms['Secret plans']!, 'the secret plan word zanzibar');
+    await b.page.getByPlaceholder('Name or description').fill('Secret');
+    await b.page
+      .getByRole('combobox', { name: 'Category' })
+      .selectOption({ label: 'All categories' });
+    await b.page.getByRole('button', { name: 'Search rooms' }).click();
+    await b.page.getByText('No rooms found.').waitFor();
+
+    await b.page.getByRole('link', { name: 'Search messages' }).click();
+    await b.page.getByRole('searchbox', { name: 'Words' }).fill('zanzibar');
+    await b.page.getByRole('button', { name: 'Search messages' }).click();
+    await b.page.getByText('No messages found.').waitFor();
+
+    await b.page.goto(`${server.url}/rooms/${rooms['Secret plans']}`);
+    await b.page.getByText('Room not found.').waitFor();
+    await b.context.close();
+  });
+
+  test('message search links into the room at the message', async () => {
+    await admin.post(rooms.Archive!, 'the kumquat decision');
+    for (let i = 1; i <= 80; i++) await admin.post(rooms.Archive!, `later message ${i}`);
+    const a = await user('alice');
+    await a.page.getByRole('link', { name: 'Search messages' }).click();
+    await a.page.getByRole('searchbox', { name: 'Words' }).fill('kumquat');
+    await a.page.getByRole('button', { name: 'Search messages' }).click();
+    const hit = a.page.locator('[data-testid=search-results] li');
+    await hit.filter({ hasText: 'the kumquat decision' }).waitFor();
+    assert.equal(await hit.count(), 1);
+    // The result links into the room; older pages load until the message is there.
+    await hit.getByRole('link', { name: 'Archive' }).click();
+    await a.page.locator('li.message.highlight[data-seq="1"]').waitFor();
+    await a.page.locator('li.message.highlight[data-seq="1"]').scrollIntoViewIfNeeded();
+    await a.context.close();
+  });
+
+  test('a non-presenter cannot post in an auditorium and is told why', async () => {
+    const b = await user('bob');
+    await b.page.goto(`${server.url}/rooms/${rooms['Town hall']}`);
+    const note = b.page.getByTestId('cannot-post');
+    await note.waitFor();
+    assert.equal(await note.textContent(), 'Only presenters can post in this auditorium.');
+    assert.equal(await b.page.getByRole('textbox', { name: 'Message' }).count(), 0);
+    await b.context.close();
+  });
+
+  test('a creator creates a room; server errors show next to the field', async () => {
+    const a = await user('alice');
+    await a.page.getByRole('link', { name: 'New room' }).click();
+    await a.page.locator('input[name=name]').fill('Design crit');
+    await a.page.getByRole('combobox', { name: 'Category' }).selectOption({ label: 'Engineering' });
+    await a.page.getByLabel('Description').fill('Weekly design review');
+    await a.page.locator('input[name=members]').fill('alice, bob');
+    await a.page.getByRole('button', { name: 'Create room' }).click();
+    await a.page.getByRole('heading', { name: 'Design crit' }).waitFor();
+
+    // The same name again: the error is on the name field.
+    await a.page.getByRole('link', { name: 'New room' }).click();
+    await a.page.locator('input[name=name]').fill('Design crit');
+    await a.page.getByRole('button', { name: 'Create room' }).click();
+    await a.page.getByTestId('name-error').waitFor();
+    assert.match((await a.page.getByTestId('name-error').textContent()) ?? '', /already used/);
+
+    // A member outside the category's scope: the error is on the members field.
+    await a.page.locator('input[name=name]').fill('Design crit 2');
+    await a.page.locator('input[name=members]').fill('bob, carol');
+    await a.page.getByRole('button', { name: 'Create room' }).click();
+    await a.page.getByTestId('members-error').waitFor();
+    assert.match((await a.page.getByTestId('members-error').textContent()) ?? '', /carol/);
+    assert.equal(await a.page.getByTestId('name-error').count(), 0);
+
+    // Managers edit membership: remove bob from Design crit.
+    const bobApi = await Api.signIn(server.url, 'bob', pw.bob);
+    const found = await bobApi.call<{ id: number; name: string }[]>('GET', '/rooms?text=Design');
+    const id = found.find((r) => r.name === 'Design crit')!.id;
+    await a.page.goto(`${server.url}/rooms/${id}/settings`);
+    const members = a.page.locator('input[name=members]');
+    await a.page.waitForFunction(
+      () =>
+        (document.querySelector('input[name=members]') as HTMLInputElement | null)?.value ===
+        'alice, bob',
+    );
+    await members.fill('alice');
+    await a.page.getByRole('button', { name: 'Save changes' }).click();
+    await a.page.getByText('Saved.').waitFor();
+    const after = await admin.call<{ members: { name: string }[] }>('GET', `/rooms/${id}`);
+    assert.deepEqual(
+      after.members.map((m) => m.name),
+      ['alice'],
+    );
+    await a.context.close();
+  });
+
+  test('screenshots of the main screens at desktop and phone width', async () => {
+    for (const [label, viewport] of [
+      ['desktop', { width: 1280, height: 800 }],
+      ['phone', { width: 390, height: 844 }],
+    ] as const) {
+      const { context, page } = await newPage(browser, viewport);
+      await page.goto(`${server.url}/`);
+      await page.getByRole('heading', { name: 'Sign in to Perch' }).waitFor();
+      await page.screenshot({ path: path.join(outputDir, `${label}-sign-in.png`) });
+      await signIn(page, server.url, 'alice', pw.alice);
+      await page.goto(`${server.url}/rooms/${rooms.Lobby}`);
+      await page.locator('li[data-testid=message]').first().waitFor();
+      await page.screenshot({ path: path.join(outputDir, `${label}-room.png`) });
+      await page.goto(`${server.url}/directory`);
+      await page.getByTestId('directory-results').waitFor();
+      await page.screenshot({ path: path.join(outputDir, `${label}-directory.png`) });
+      if (label === 'phone') {
+        await page.getByRole('button', { name: 'Rooms menu' }).click();
+        await page.getByRole('navigation').getByRole('link', { name: 'Lobby' }).waitFor();
+        await page.screenshot({ path: path.join(outputDir, `${label}-menu.png`) });
+      }
+      assert.deepEqual(pageErrors(page), []);
+      await context.close();
+    }
+  });
+
+  // Last: it restarts the server.
+  test('after a server restart the client reconnects and catches up exactly the missed messages', async () => {
+    const aliceApi = await Api.signIn(server.url, 'alice', pw.alice);
+    const bobApi = await Api.signIn(server.url, 'bob', pw.bob);
+    await aliceApi.call('PUT', `/me/follows/${rooms.Side}`);
+    await bobApi.post(rooms.Ops!, 'ops 1');
+    await bobApi.post(rooms.Ops!, 'ops 2');
+
+    const { context, page } = await newPage(browser);
+    // A gate on the WebSocket: while closed, reconnect attempts fail, so that messages can be
+    // posted while this client is certainly away.
+    let gateOpen = true;
+    await page.routeWebSocket(/\/ws$/, (ws) => {
+      if (gateOpen) ws.connectToServer();
+      else void ws.close();
+    });
+    await signIn(page, server.url, 'alice', pw.alice);
+    await page.goto(`${server.url}/rooms/${rooms.Ops}`);
+    await page.locator('[data-testid=connection-status][data-status=online]').waitFor();
+    await page.locator('li[data-seq="2"]').waitFor();
+
+    gateOpen = false;
+    await server.stop();
+    const status = page.getByTestId('connection-status');
+    await page.locator('[data-testid=connection-status][data-status=offline]').waitFor();
+    assert.match((await status.textContent()) ?? '', /Offline/);
+    await server.restart();
+
+    // Posted while the client is away: three in the open room, two in a followed one.
+    const bobAgain = new Api(server.url, bobApi.token);
+    for (const text of ['ops 3', 'ops 4', 'ops 5']) await bobAgain.post(rooms.Ops!, text);
+    await bobAgain.post(rooms.Side!, 'side 1');
+    await bobAgain.post(rooms.Side!, 'side 2');
+    gateOpen = true;
+
+    await page
+      .locator('[data-testid=connection-status][data-status=online]')
+      .waitFor({ timeout: 30_000 });
+    await page.locator('li[data-seq="5"]').waitFor();
+    assert.deepEqual(await shownSeqs(page), [1, 2, 3, 4, 5]);
+    await sidebarRoom(page, 'Side').getByTestId('unread').filter({ hasText: '2' }).waitFor();
+
+    // Live again: a new message arrives once.
+    await bobAgain.post(rooms.Ops!, 'ops 6');
+    await page.locator('li[data-seq="6"]').waitFor();
+    assert.deepEqual(await shownSeqs(page), [1, 2, 3, 4, 5, 6]);
+    const texts = await page.locator('li[data-testid=message] .message-text').allTextContents();
+    assert.deepEqual(texts, ['ops 1', 'ops 2', 'ops 3', 'ops 4', 'ops 5', 'ops 6']);
+    await context.close();
+  });
+});
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
