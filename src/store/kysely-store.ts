@@ -10,6 +10,7 @@ import {
 import type { Database, MessageTable, PrincipalTable, RoomTable, CategoryTable } from './schema.js';
 import type {
   ActivityRecord,
+  ActivityRow,
   Addin,
   AppendedMessage,
   Category,
@@ -1167,6 +1168,34 @@ export class KyselyOps implements StoreOps {
       .select((eb) => eb.fn.countAll().as('c'))
       .executeTakeFirstOrThrow();
     return n(r.c);
+  }
+
+  async readActivity(afterId: number, limit: number): Promise<ActivityRow[]> {
+    const rows = await this.db
+      .selectFrom('activity_outbox')
+      .selectAll()
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({
+      id: n(r.id),
+      kind: r.kind,
+      actorId: nn(r.actor_id),
+      roomId: nn(r.room_id),
+      createdAt: n(r.created_at),
+      payload: JSON.parse(r.payload) as Record<string, unknown>,
+    }));
+  }
+
+  async deleteActivity(ids: number[]): Promise<void> {
+    // Chunked so that a large batch stays under the dialects' bound-parameter limits.
+    for (let i = 0; i < ids.length; i += 500) {
+      await this.db
+        .deleteFrom('activity_outbox')
+        .where('id', 'in', ids.slice(i, i + 500))
+        .execute();
+    }
   }
 }
 

@@ -273,6 +273,11 @@ export interface ActivityRecord {
   createdAt: number;
 }
 
+/** An outbox row as the compliance worker reads it. */
+export interface ActivityRow extends ActivityRecord {
+  id: number;
+}
+
 /** Operations available inside and outside a transaction. */
 export interface StoreOps {
   // directory
@@ -381,6 +386,10 @@ export interface StoreOps {
   // compliance outbox
   recordActivity(r: ActivityRecord): Promise<void>;
   countActivity(): Promise<number>;
+  /** Outbox rows with id above `afterId`, oldest first. */
+  readActivity(afterId: number, limit: number): Promise<ActivityRow[]>;
+  /** Deletes the outbox rows with these ids (once the compliance store holds them). */
+  deleteActivity(ids: number[]): Promise<void>;
 }
 
 export interface Store extends StoreOps {
