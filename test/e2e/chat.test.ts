@@ -462,6 +462,27 @@ describe('WebSocket protocol', () => {
     await ask(other, { type: 'ping' });
   });
 
+  test("switching chat off by policy closes the user's connections with 4003", async () => {
+    const d = await client(users.dave);
+    await admin.ok('PUT', '/api/v1/policies/chat-off', { enabled: false });
+    await admin.ok('PUT', '/api/v1/principals/dave/policy', { policy: 'chat-off' });
+    try {
+      const error = await d.nextEvent((f) => f.type === 'error');
+      assert.deepEqual([error.id, error.code], [null, 'chat_disabled']);
+      assert.deepEqual(await d.closed, { code: 4003, reason: 'chat_disabled' });
+      const again = await connect(server.wsUrl);
+      clients.push(again);
+      const auth = await ask<{ chatEnabled: boolean }>(again, {
+        type: 'auth',
+        token: users.dave.token,
+      });
+      assert.equal(auth.chatEnabled, false);
+      await askFails(again, { type: 'room_search' }, 'chat_disabled');
+    } finally {
+      await admin.ok('PUT', '/api/v1/principals/dave/policy', { policy: null });
+    }
+  });
+
   test('a burst of posts is rate limited and the connection keeps working', async () => {
     const r = await room();
     const a = await client(users.alice);
