@@ -73,6 +73,11 @@ describe('web client', () => {
 
   after(async () => {
     await browser?.close();
+    // A server that died mid-suite explains every later failure: show why.
+    if (server && server.proc.exitCode !== null)
+      console.error(
+        `perch server exited (${server.proc.exitCode}):\n${server.logs().slice(-4000)}`,
+      );
     if (server) await cleanup(server);
   });
 
