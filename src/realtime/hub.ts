@@ -3,7 +3,7 @@ import { actorFor } from '../domain/directory/commands.js';
 import { partRoom } from '../domain/messages/commands.js';
 import type { DomainEvent } from '../domain/events.js';
 import type { MessageView } from '../domain/messages/present.js';
-import type { Domain } from '../domain/types.js';
+import type { Actor, Domain } from '../domain/types.js';
 import type { Logger } from '../logger.js';
 import type { Invitation } from '../store/store.js';
 import { CloseCodes } from '../protocol/frames.js';
@@ -312,12 +312,23 @@ export class Hub {
   /** Takes a connection out of a room it may no longer read and records the part. */
   private kick(conn: Connection, roomId: number, reason: string, limit: number): void {
     const actor = conn.actor!;
-    if (this.leave(conn, roomId, limit)) {
-      partRoom(this.d, actor, roomId).catch((err: unknown) =>
-        this.log.error({ err, roomId }, 'recording part failed'),
-      );
-    }
+    if (this.leave(conn, roomId, limit)) this.recordPart(actor, roomId);
     conn.send({ type: 'removed', roomId, reason });
+  }
+
+  private readonly parts = new Set<Promise<void>>();
+
+  /** Records a compliance PART in the background; `settled()` waits for all of them. */
+  recordPart(actor: Actor, roomId: number): void {
+    const p = partRoom(this.d, actor, roomId)
+      .catch((err: unknown) => this.log.error({ err, roomId }, 'recording part failed'))
+      .finally(() => this.parts.delete(p));
+    this.parts.add(p);
+  }
+
+  /** Resolves when every PART record started so far is written (before the store closes). */
+  async settled(): Promise<void> {
+    while (this.parts.size > 0) await Promise.all([...this.parts]);
   }
 
   /** After a directory or policy change: refresh each connection's actor and re-check its rooms. */

@@ -142,13 +142,7 @@ export class RealtimeServer {
     conn.onDetach(() => {
       const joined = this.hub.removeConnection(conn, this.participantLimit);
       const actor = conn.actor;
-      if (actor) {
-        for (const roomId of joined) {
-          partRoom(this.d, actor, roomId).catch((err: unknown) =>
-            this.log.error({ err }, 'recording part failed'),
-          );
-        }
-      }
+      if (actor) for (const roomId of joined) this.hub.recordPart(actor, roomId);
     });
     ws.on('close', () => {
       clearTimeout(authTimer);
@@ -528,6 +522,8 @@ export class RealtimeServer {
     await Promise.race([Promise.all(closing), new Promise((r) => setTimeout(r, graceMs).unref())]);
     for (const conn of this.conns) conn.ws.terminate();
     this.wss.close();
+    // Leaving connections record their PARTs; those writes must land before the store closes.
+    await this.hub.settled();
   }
 }
 

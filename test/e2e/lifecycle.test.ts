@@ -1,6 +1,8 @@
 // Connection and process lifecycle against a real server process: a slow consumer is cut
 // off, acknowledged posts survive kill -9, and SIGTERM drains clients with a goodbye.
 import assert from 'node:assert/strict';
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import type { Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { cleanup, startServer, type TestServer } from '../harness/server.js';
@@ -131,12 +133,25 @@ describe('server lifecycle', () => {
     assert.ok(fresh.seq > before);
   });
 
-  test('SIGTERM: a connected client gets bye and close 1001, and the process exits 0', async () => {
+  test('SIGTERM: a connected client gets bye and close 1001, the process exits 0, the PART is recorded', async () => {
+    const { id: roomId } = await buildRoom(admin, {
+      name: 'drain-room',
+      category: 'General',
+      members: [...logins],
+    });
     const a = await client(users.alice);
+    await ask(a, { type: 'join', roomId });
     const exit = server.stop('SIGTERM');
     const bye = await a.nextEvent((f) => f.type === 'bye');
     assert.equal(bye.code, 'shutting_down');
     assert.equal((await a.closed).code, 1001);
     assert.equal(await exit, 0);
+    // The leaving client's PART reached the store before it was closed.
+    const db = new Database(path.join(server.dataDir, 'perch.db'), { readonly: true });
+    const parts = db
+      .prepare("SELECT count(*) AS n FROM activity_outbox WHERE kind = 'PART' AND room_id = ?")
+      .get(roomId) as { n: number };
+    db.close();
+    assert.equal(parts.n, 1);
   });
 });
