@@ -2,16 +2,19 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
+import { registerAdminCommands, runCli } from './cli/index.js';
 import { readEnv, toConfig } from './config/config.js';
-import { createAppContext } from './context.js';
-import { PerchError } from './errors.js';
-import { createLogger } from './logger.js';
 import { version } from './version.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 /** `perch serve`: runs a Standard Edition server until SIGINT or SIGTERM. */
 async function serve(): Promise<void> {
+  // Loaded here, not at the top: admin commands must not pay for the whole server's start-up.
+  const [{ createAppContext }, { createLogger }] = await Promise.all([
+    import('./context.js'),
+    import('./logger.js'),
+  ]);
   const config = toConfig(readEnv(process.env));
   const log = createLogger(config.logLevel);
   const ctx = await createAppContext(config, log, {
@@ -49,13 +52,6 @@ program
   )
   .action(serve);
 
-program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof PerchError) {
-    process.stderr.write(`perch: ${err.message}\n`);
-  } else {
-    process.stderr.write(
-      `perch: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-    );
-  }
-  process.exitCode = 1;
-});
+registerAdminCommands(program);
+
+process.exitCode = await runCli(program, process.argv);

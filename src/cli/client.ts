@@ -1,0 +1,134 @@
+import { ApiError, CliError, UsageError } from './errors.js';
+import { credentialsPath, readCredentials } from './credentials.js';
+
+export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
+
+/** The options every server command takes. */
+export interface ServerOptions {
+  server?: string;
+  json?: boolean;
+}
+
+/** Checks a server base URL (http or https, no query) and returns it without a trailing slash. */
+export function normalizeServer(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`not a URL: ${JSON.stringify(value)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new UsageError(`the server URL must be http:// or https://, not ${url.protocol}`);
+  }
+  if (url.search || url.hash || url.username || url.password) {
+    throw new UsageError('the server URL must not carry a query, fragment or credentials');
+  }
+  return url.href.replace(/\/+$/, '');
+}
+
+/** `--server`, else PERCH_SERVER, else http://127.0.0.1:8080. */
+export function resolveServer(opts: ServerOptions, env: NodeJS.ProcessEnv = process.env): string {
+  if (opts.server !== undefined) return opts.server;
+  if (env.PERCH_SERVER) {
+    try {
+      return normalizeServer(env.PERCH_SERVER);
+    } catch (err) {
+      throw new UsageError(`PERCH_SERVER: ${(err as Error).message}`);
+    }
+  }
+  return DEFAULT_SERVER;
+}
+
+/** PERCH_TOKEN, else the token `perch login` stored for this server. */
+export async function resolveToken(
+  server: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
+  if (env.PERCH_TOKEN) return env.PERCH_TOKEN;
+  const entry = (await readCredentials(credentialsPath(env))).servers[server];
+  if (!entry) {
+    throw new CliError(
+      'not_signed_in',
+      `not signed in to ${server}; run \`perch login\` or set PERCH_TOKEN`,
+    );
+  }
+  return entry.token;
+}
+
+export type Query = Record<string, string | number | boolean | undefined>;
+
+/** A small JSON client for the HTTP API; every failure becomes an ApiError or a CliError. */
+export class ApiClient {
+  constructor(
+    readonly server: string,
+    private readonly token?: string,
+  ) {}
+
+  async request<T = unknown>(
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    path: string,
+    opts: { query?: Query; body?: unknown; token?: string } = {},
+  ): Promise<T> {
+    const url = new URL(`${this.server}/api/v1${path}`);
+    for (const [k, v] of Object.entries(opts.query ?? {})) {
+      if (v !== undefined) url.searchParams.set(k, String(v));
+    }
+    const headers: Record<string, string> = { accept: 'application/json' };
+    const token = opts.token ?? this.token;
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers,
+        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+        signal: AbortSignal.timeout(60_000),
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      const why = cause?.code ?? cause?.message ?? (err as Error).message;
+      throw new CliError('unreachable', `cannot reach ${this.server}: ${why}`);
+    }
+    const text = await res.text();
+    let body: unknown = undefined;
+    if (text) {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = undefined;
+      }
+    }
+    if (!res.ok) {
+      const e = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } })
+        ?.error;
+      if (e && typeof e.code === 'string') {
+        throw new ApiError(
+          e.code,
+          typeof e.message === 'string' ? e.message : res.statusText,
+          res.status,
+          e.details && typeof e.details === 'object'
+            ? (e.details as Record<string, unknown>)
+            : undefined,
+        );
+      }
+      throw new ApiError('http_error', `HTTP ${res.status} ${res.statusText}`, res.status);
+    }
+    return body as T;
+  }
+
+  get<T = unknown>(path: string, query?: Query): Promise<T> {
+    return this.request<T>('GET', path, { query });
+  }
+}
+
+/** A client for the server named by the options, signed in with the stored token. */
+export async function signedInClient(opts: ServerOptions): Promise<ApiClient> {
+  const server = resolveServer(opts);
+  return new ApiClient(server, await resolveToken(server));
+}
+
+/** Encodes one path segment (names may contain spaces and slashes). */
+export function seg(value: string | number): string {
+  return encodeURIComponent(String(value));
+}

@@ -1,0 +1,111 @@
+// Runs the `perch` CLI as a child process, exactly as an administrator would, with its own
+// config directory (for the stored token) and the test server's URL.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TestServer } from '../harness/server.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const entry = path.join(repoRoot, 'src', 'main.ts');
+const deadlineMs = 60_000;
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  /** Written to stdin, which is then closed (stdin is never a terminal here). */
+  input?: string;
+  /** Extra environment; wins over the defaults. */
+  env?: Record<string, string | undefined>;
+}
+
+/** A CLI bound to one server and one config directory. */
+export interface Cli {
+  (args: string[], opts?: CliOptions): Promise<CliResult>;
+  /** Runs and parses stdout as JSON, failing with the output when the exit code is not 0. */
+  json<T = unknown>(args: string[], opts?: CliOptions): Promise<T>;
+}
+
+export function cliFor(server: TestServer | undefined, configHome: string): Cli {
+  const run = (args: string[], opts: CliOptions = {}) =>
+    runPerch(args, {
+      ...opts,
+      env: {
+        XDG_CONFIG_HOME: configHome,
+        ...(server ? { PERCH_SERVER: server.url } : {}),
+        ...opts.env,
+      },
+    });
+  const cli = run as Cli;
+  cli.json = async <T>(args: string[], opts?: CliOptions): Promise<T> => {
+    const r = await run([...args, '--json'], opts);
+    if (r.code !== 0) throw new Error(`perch ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+    return JSON.parse(r.stdout) as T;
+  };
+  return cli;
+}
+
+export function runPerch(args: string[], opts: CliOptions = {}): Promise<CliResult> {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k.startsWith('PERCH_') || k === 'NODE_TEST_CONTEXT') continue;
+    env[k] = v;
+  }
+  for (const [k, v] of Object.entries(opts.env ?? {})) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+      cwd: repoRoot,
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`perch ${args.join(' ')} did not finish in ${deadlineMs} ms\n${stderr}`));
+    }, deadlineMs);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** Signs in through the CLI and returns a token for PERCH_TOKEN (for a second identity). */
+export async function tokenFor(cli: Cli, login: string, password: string): Promise<string> {
+  const r = await cli(['login', '--user', login, '--password-stdin', '--print-token'], {
+    input: password,
+  });
+  if (r.code !== 0) throw new Error(`login as ${login} failed: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** Runs independent invocations at once and checks each one's exit code (and stderr). */
+export async function expectExits(
+  cli: Cli,
+  cases: string[][],
+  code: number,
+  stderr?: RegExp,
+  opts?: CliOptions,
+): Promise<void> {
+  const results = await Promise.all(cases.map((args) => cli(args, opts)));
+  results.forEach((r, i) => {
+    const what = `perch ${cases[i]!.join(' ')}`;
+    assert.equal(r.code, code, `${what} exited ${r.code}: ${r.stderr}`);
+    if (stderr) assert.match(r.stderr, stderr, what);
+  });
+}
