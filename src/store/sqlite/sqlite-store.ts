@@ -3,6 +3,7 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
 import { KyselyOps } from '../kysely-store.js';
+import { PostStatements, SqliteTxOps } from './sqlite-tx-ops.js';
 import { runMigrations } from '../migrate.js';
 import type { Database } from '../schema.js';
 import type { Store, StoreOps } from '../store.js';
@@ -63,6 +64,7 @@ export class SqliteStore extends KyselyOps implements Store {
   }
 
   private readonly queue: QueuedTransaction[] = [];
+  private statements: PostStatements | undefined;
   private writing = false;
 
   transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T> {
@@ -91,7 +93,7 @@ export class SqliteStore extends KyselyOps implements Store {
       await this.kysely.connection().execute(async (conn) => {
         await sql`BEGIN IMMEDIATE`.execute(conn);
         try {
-          const ops = new KyselyOps(conn, 'sqlite');
+          const ops = new SqliteTxOps(conn, (this.statements ??= new PostStatements(this.raw)));
           for (const item of batch) {
             await sql`SAVEPOINT perch_tx`.execute(conn);
             try {
