@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Argon2Hasher } from './auth/argon2-hasher.js';
+import { openSqliteComplianceStore } from './compliance/sqlite-compliance-store.js';
+import { ComplianceWorker } from './compliance/worker.js';
 import type { Config } from './config/config.js';
 import { bootstrap } from './domain/directory/commands.js';
 import { createDomain } from './domain/index.js';
@@ -22,6 +24,7 @@ export interface AppContext {
   domain: Domain;
   http: FastifyInstance;
   realtime: RealtimeServer;
+  compliance: ComplianceWorker;
   /** The address actually listened on (port resolved when 0 was asked). */
   address(): { host: string; port: number };
   listen(): Promise<void>;
@@ -84,11 +87,23 @@ export async function createAppContext(
       );
     }
   }
+  // Moves the outbox into compliance.db and runs the adapters; never blocks chat.
+  const compliance = new ComplianceWorker({
+    chat: store,
+    openStore: async () =>
+      openSqliteComplianceStore({ file: path.join(config.dataDir, 'compliance.db') }),
+    log: log.child({ subsystem: 'compliance' }),
+    outputRoot: config.complianceOutputDir ?? path.join(config.dataDir, 'compliance'),
+    adapterDir: config.complianceAdapterDir ?? path.join(config.dataDir, 'compliance-adapters'),
+    pollMs: config.compliancePollMs,
+    runIntervalSeconds: config.complianceRunIntervalSeconds,
+  });
   const http = await buildHttpApp({
     domain,
     config,
     log,
     webRoot: opts.webRoot,
+    compliance,
     health: async () => {
       await store.getSettings();
       return { ok: true, checks: { store: 'ok', connections: realtime.connectionCount() } };
@@ -112,6 +127,7 @@ export async function createAppContext(
     domain,
     http,
     realtime,
+    compliance,
     address() {
       const a = http.server.address();
       return typeof a === 'object' && a
@@ -120,6 +136,7 @@ export async function createAppContext(
     },
     async listen() {
       await http.listen({ host: config.host, port: config.port });
+      compliance.start();
     },
     close() {
       closing ??= (async () => {
@@ -127,6 +144,7 @@ export async function createAppContext(
         const httpClosed = http.close();
         await realtime.drain(config.shutdownGraceMs);
         await httpClosed;
+        await compliance.stop();
         await store.close();
       })();
       return closing;

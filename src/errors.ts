@@ -255,3 +255,10 @@ export class MessageNotFoundError extends NotFoundError {
     super('message_not_found', 'message not found');
   }
 }
+
+/** The compliance worker does not run in this process (e.g. an app built without it). */
+export class ComplianceUnavailableError extends PerchError {
+  constructor() {
+    super('compliance_unavailable', 503, 'the compliance worker is not running in this process');
+  }
+}

@@ -71,6 +71,36 @@ export const configSchema = z.object({
     .max(600_000)
     .default(10_000)
     .describe('PERCH_SHUTDOWN_GRACE_MS: how long SIGTERM waits for connections to drain.'),
+  complianceOutputDir: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'PERCH_COMPLIANCE_OUTPUT_DIR: folder under which compliance adapters write (default <data dir>/compliance).',
+    ),
+  complianceAdapterDir: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'PERCH_COMPLIANCE_ADAPTER_DIR: folder of custom compliance adapter modules (default <data dir>/compliance-adapters).',
+    ),
+  complianceRunIntervalSeconds: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 24 * 3600)
+    .optional()
+    .describe(
+      'PERCH_COMPLIANCE_RUN_INTERVAL_SECONDS: overrides the configured RunInterval, down to 1 second (tests, operations).',
+    ),
+  compliancePollMs: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .max(600_000)
+    .default(1000)
+    .describe('PERCH_COMPLIANCE_POLL_MS: how often the compliance worker drains the outbox.'),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -87,6 +117,10 @@ export const envNames: Record<keyof Config, string> = {
   maxFrameBytes: 'PERCH_MAX_FRAME_BYTES',
   maxBufferedBytes: 'PERCH_MAX_BUFFERED_BYTES',
   shutdownGraceMs: 'PERCH_SHUTDOWN_GRACE_MS',
+  complianceOutputDir: 'PERCH_COMPLIANCE_OUTPUT_DIR',
+  complianceAdapterDir: 'PERCH_COMPLIANCE_ADAPTER_DIR',
+  complianceRunIntervalSeconds: 'PERCH_COMPLIANCE_RUN_INTERVAL_SECONDS',
+  compliancePollMs: 'PERCH_COMPLIANCE_POLL_MS',
 };
 
 /** Reads the PERCH_* variables (and nothing else) from an environment. */

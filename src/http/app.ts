@@ -21,6 +21,7 @@ import { defineRoute, registerRoutes, type AnyRoute } from './registry.js';
 import { addinRoutes } from './routes/addins/routes.js';
 import { adminRoutes } from './routes/admin/routes.js';
 import { categoryRoutes } from './routes/categories/routes.js';
+import { complianceRoutes, type ComplianceControl } from './routes/compliance/routes.js';
 import { directoryRoutes } from './routes/directory/routes.js';
 import { fileRoutes } from './routes/files/routes.js';
 import { meRoutes } from './routes/me/routes.js';
@@ -50,10 +51,12 @@ export interface HttpAppOptions {
   edition?: 'standard' | 'enterprise';
   /** Hard cap on an upload body in bytes (default 256 MiB). */
   maxUploadBytes?: number;
+  /** The compliance worker behind /api/v1/compliance/status and /run. */
+  compliance?: ComplianceControl;
 }
 
 /** Every route of the HTTP API except the web client's files, in registration order. */
-export function apiRoutes(): AnyRoute[] {
+export function apiRoutes(opts: { compliance?: ComplianceControl } = {}): AnyRoute[] {
   return [
     ...sessionRoutes,
     ...directoryRoutes,
@@ -65,6 +68,7 @@ export function apiRoutes(): AnyRoute[] {
     ...fileRoutes,
     ...addinRoutes,
     ...adminRoutes,
+    ...complianceRoutes(opts.compliance),
   ];
 }
 
@@ -178,7 +182,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
           .send(notBuiltPage);
       },
     }),
-    ...apiRoutes(),
+    ...apiRoutes({ compliance: opts.compliance }),
   );
   registerRoutes(app, domain, routes);
   await app.ready();

@@ -1,0 +1,43 @@
+import type { Generated } from 'kysely';
+
+/** Tables of the compliance store (compliance.db or the compliance PostgreSQL database). */
+export interface ComplianceRecordTable {
+  id: Generated<number>;
+  outbox_id: number;
+  kind: string;
+  occurred_at: number;
+  captured_at: number;
+  actor_id: number | null;
+  room_id: number | null;
+  /** JSON of ComplianceUser, or null. */
+  actor: string | null;
+  /** JSON of ComplianceRoom, or null. */
+  room: string | null;
+  payload: string;
+}
+
+export interface ComplianceAdapterTable {
+  name: string;
+  cursor: number;
+  pending_start: number | null;
+  pending_end: number | null;
+  pending_config: string | null;
+  runs: number;
+  records_exported: number;
+  last_run_at: number | null;
+  last_success_at: number | null;
+  last_error: string | null;
+  last_error_at: number | null;
+}
+
+export interface ComplianceLeaseTable {
+  name: string;
+  holder: string;
+  expires_at: number;
+}
+
+export interface ComplianceDatabase {
+  compliance_records: ComplianceRecordTable;
+  compliance_adapters: ComplianceAdapterTable;
+  compliance_lease: ComplianceLeaseTable;
+}

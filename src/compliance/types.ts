@@ -1,0 +1,88 @@
+/**
+ * The compliance store: where captured chat actions live outside the chat store, and where each
+ * adapter keeps its cursor. One interface for SQLite (Standard Edition, `compliance.db`) and
+ * PostgreSQL (an Enterprise pool's separate database), like the chat store's.
+ */
+import type { Dialect } from '../store/store.js';
+
+/** The acting user as captured (Lync's Sender, plus details for AddUserDetails). */
+export interface ComplianceUser {
+  id: number;
+  name: string;
+  displayName: string;
+  email: string | null;
+  isAdmin: boolean;
+  disabled: boolean;
+  source: string;
+}
+
+/** The room as captured (Lync's Channel, plus details for AddChatRoomDetails). */
+export interface ComplianceRoom {
+  id: number;
+  name: string;
+  description: string | null;
+  categoryId: number | null;
+  categoryName: string | null;
+  privacy: string | null;
+  type: string | null;
+  disabled: boolean | null;
+  /** Whether the room's category keeps history (Lync's `islogged`); null when unknown. */
+  history: boolean | null;
+}
+
+/** A chat action on its way into the compliance store, keyed by its outbox id. */
+export interface NewComplianceRecord {
+  outboxId: number;
+  kind: string;
+  occurredAt: number;
+  actorId: number | null;
+  roomId: number | null;
+  actor: ComplianceUser | null;
+  room: ComplianceRoom | null;
+  payload: Record<string, unknown>;
+}
+
+/** A captured chat action; `id` is the compliance sequence that adapter cursors follow. */
+export interface ComplianceRecord extends NewComplianceRecord {
+  id: number;
+  capturedAt: number;
+}
+
+/** One adapter's progress: everything up to `cursor` has been delivered. */
+export interface AdapterState {
+  name: string;
+  cursor: number;
+  /** A run that was started and not committed: it is redone with exactly this range and config. */
+  pending: { start: number; end: number; config: string } | null;
+  runs: number;
+  recordsExported: number;
+  lastRunAt: number | null;
+  lastSuccessAt: number | null;
+  lastError: string | null;
+  lastErrorAt: number | null;
+}
+
+export interface ComplianceStore {
+  readonly dialect: Dialect;
+  migrate(): Promise<string[]>;
+  /** Inserts records; one whose outbox id is already stored is skipped. Returns how many were new. */
+  insertRecords(records: NewComplianceRecord[], capturedAt: number): Promise<number>;
+  /** Records with `afterId < id <= upToId`, oldest first. */
+  readRecords(afterId: number, limit: number, upToId?: number): Promise<ComplianceRecord[]>;
+  /** The id of the newest record (0 when empty) and how many there are. */
+  stats(): Promise<{ lastId: number; count: number }>;
+  getAdapterState(name: string): Promise<AdapterState | undefined>;
+  listAdapterStates(): Promise<AdapterState[]>;
+  /** Remembers the range (and config) of a run before any of its output is written. */
+  beginRun(name: string, start: number, end: number, config: string, now: number): Promise<void>;
+  /** Moves the cursor to `end` and clears the pending run, in one transaction. */
+  commitRun(name: string, end: number, exported: number, now: number): Promise<void>;
+  /** Records that a run failed (the cursor stays where it was). */
+  recordError(name: string, message: string, now: number): Promise<void>;
+  /**
+   * Takes or renews the pool-wide worker lease: true when `holder` holds it until `now + ttlMs`.
+   * Another holder gets it only once it has expired.
+   */
+  acquireLease(holder: string, now: number, ttlMs: number): Promise<boolean>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,428 @@
+import path from 'node:path';
+import { readComplianceConfig, type ComplianceConfig } from '../domain/compliance/config.js';
+import type { Logger } from '../logger.js';
+import type { ActivityRow, Store } from '../store/store.js';
+import { DirectoryOutput, toConversations, type AdapterSettings } from './adapter.js';
+import { loadAdapter } from './load-adapter.js';
+import type {
+  AdapterState,
+  ComplianceRoom,
+  ComplianceStore,
+  ComplianceUser,
+  NewComplianceRecord,
+} from './types.js';
+
+export interface ComplianceWorkerOptions {
+  /** The chat store, whose outbox is drained. */
+  chat: Store;
+  /** Opens the compliance store; called again after a failure to open. */
+  openStore: () => Promise<ComplianceStore>;
+  log: Logger;
+  /** Folder under which adapters' output directories are resolved. */
+  outputRoot: string;
+  /** Folder holding custom adapter modules. */
+  adapterDir: string;
+  /** How often the outbox is drained, in ms. */
+  pollMs?: number;
+  /** Overrides the configured RunInterval (seconds); for tests and operations. */
+  runIntervalSeconds?: number;
+  /** Outbox rows moved per step. */
+  batchSize?: number;
+  /** Who holds the worker lease: stable for a Standard Edition data dir. */
+  holder?: string;
+  leaseTtlMs?: number;
+  now?: () => number;
+  /** Called at each step of a capture or run (tests stop the process at a chosen one). */
+  onStep?: (step: string) => void;
+}
+
+export interface AdapterStatus {
+  name: string;
+  type: string;
+  enabled: boolean;
+  cursor: number | null;
+  behind: number | null;
+  pending: { start: number; end: number } | null;
+  runs: number;
+  recordsExported: number;
+  lastRunAt: string | null;
+  lastSuccessAt: string | null;
+  lastError: string | null;
+  lastErrorAt: string | null;
+}
+
+export interface ComplianceStatus {
+  /** Records waiting in the chat store's outbox. */
+  backlog: number;
+  store: { available: boolean; error: string | null };
+  /** Records held by the compliance store and the newest record id (null when unavailable). */
+  captured: number | null;
+  lastRecordId: number | null;
+  lastCaptureAt: string | null;
+  lastError: string | null;
+  runInterval: number;
+  adapters: AdapterStatus[];
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/**
+ * Moves the chat store's activity outbox into the compliance store and runs the adapters every
+ * RunInterval.
+ *
+ * Capture copies a batch into the compliance store (where the outbox id is unique, so a copy
+ * repeated after a crash adds nothing) and only then deletes it from the outbox. When the
+ * compliance store is unavailable, records wait in the outbox and the worker retries with
+ * backoff; chat is unaffected.
+ *
+ * A run first records its range (and settings) in the compliance store, writes its files under
+ * names derived from the range start (temp name, fsync, rename), then moves the cursor. A run cut
+ * short is redone with the same range and settings, so it rewrites the same files: no gap, no
+ * duplicate.
+ */
+export class ComplianceWorker {
+  private readonly o: Required<Omit<ComplianceWorkerOptions, 'runIntervalSeconds' | 'onStep'>> &
+    Pick<ComplianceWorkerOptions, 'runIntervalSeconds' | 'onStep'>;
+  private store: ComplianceStore | undefined;
+  private storeError: string | null = null;
+  private lastCaptureAt: number | null = null;
+  private lastError: string | null = null;
+  private readonly adapterErrors = new Map<string, { message: string; at: number }>();
+  private chain: Promise<unknown> = Promise.resolve();
+  private readonly abort = new AbortController();
+  private loop: Promise<void> | undefined;
+
+  constructor(opts: ComplianceWorkerOptions) {
+    this.o = {
+      pollMs: 1000,
+      batchSize: 500,
+      holder: 'standard',
+      leaseTtlMs: 30_000,
+      now: Date.now,
+      ...opts,
+    };
+  }
+
+  /** Starts the background loop (drain every pollMs, run adapters when due). */
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Stops the loop after the step in progress and closes the compliance store. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.loop;
+    await this.exclusive(async () => {
+      await this.store?.close().catch(() => undefined);
+      this.store = undefined;
+    });
+  }
+
+  /** Drains the outbox and runs every enabled adapter now, whatever the interval. */
+  runNow(): Promise<void> {
+    return this.exclusive(() => this.tick(true));
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(fn, fn);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async run(): Promise<void> {
+    const log = this.o.log;
+    let delay = this.o.pollMs;
+    while (!this.abort.signal.aborted) {
+      try {
+        await this.exclusive(() => this.tick(false));
+        delay = this.o.pollMs;
+      } catch (err) {
+        delay = Math.min(Math.max(delay * 2, 1000), 60_000);
+        log.warn({ err: message(err), retryInMs: delay }, 'compliance worker: step failed');
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, delay);
+        this.abort.signal.addEventListener('abort', () => (clearTimeout(t), resolve()), {
+          once: true,
+        });
+      });
+    }
+  }
+
+  private step(name: string): void {
+    this.o.onStep?.(name);
+  }
+
+  private async openStore(): Promise<ComplianceStore> {
+    if (this.store) return this.store;
+    try {
+      const s = await this.o.openStore();
+      const applied = await s.migrate();
+      if (applied.length > 0) this.o.log.info({ migrations: applied }, 'compliance store migrated');
+      this.store = s;
+      this.storeError = null;
+      return s;
+    } catch (err) {
+      this.storeError = message(err);
+      throw err;
+    }
+  }
+
+  private async tick(force: boolean): Promise<void> {
+    let cs: ComplianceStore;
+    try {
+      cs = await this.openStore();
+      if (!(await cs.acquireLease(this.o.holder, this.o.now(), this.o.leaseTtlMs))) return;
+      await this.capture(cs);
+      this.storeError = null;
+    } catch (err) {
+      this.storeError = this.lastError = message(err);
+      throw err;
+    }
+    await this.runAdapters(cs, force);
+  }
+
+  /** Moves every outbox row into the compliance store, a batch at a time. */
+  private async capture(cs: ComplianceStore): Promise<void> {
+    for (;;) {
+      const rows = await this.o.chat.readActivity(0, this.o.batchSize);
+      if (rows.length === 0) break;
+      const records = await this.enrich(rows);
+      await cs.insertRecords(records, this.o.now());
+      this.step('capture:copied');
+      await this.o.chat.deleteActivity(rows.map((r) => r.id));
+      this.step('capture:deleted');
+      this.lastCaptureAt = this.o.now();
+      if (rows.length < this.o.batchSize) break;
+    }
+  }
+
+  /** Adds the user and room details that Lync's format and the adapter options need. */
+  private async enrich(rows: ActivityRow[]): Promise<NewComplianceRecord[]> {
+    const chat = this.o.chat;
+    const actorIds = [...new Set(rows.flatMap((r) => (r.actorId === null ? [] : [r.actorId])))];
+    const users = new Map<number, ComplianceUser>();
+    for (const p of await chat.getPrincipals(actorIds)) {
+      users.set(p.id, {
+        id: p.id,
+        name: p.name,
+        displayName: p.displayName,
+        email: p.email,
+        isAdmin: p.isAdmin,
+        disabled: p.disabled,
+        source: p.source,
+      });
+    }
+    const rooms = new Map<number, ComplianceRoom | null>();
+    const categories = new Map<number, { name: string; history: boolean } | undefined>();
+    // A room deleted before its records were moved is known from its own events' payloads.
+    const fromPayload = new Map<number, ComplianceRoom>();
+    for (const r of rows) {
+      if (r.roomId !== null && typeof r.payload.name === 'string' && r.kind.startsWith('ROOM_')) {
+        fromPayload.set(r.roomId, {
+          id: r.roomId,
+          name: r.payload.name,
+          description: null,
+          categoryId: null,
+          categoryName: typeof r.payload.category === 'string' ? r.payload.category : null,
+          privacy: typeof r.payload.privacy === 'string' ? r.payload.privacy : null,
+          type: typeof r.payload.type === 'string' ? r.payload.type : null,
+          disabled: null,
+          history: null,
+        });
+      }
+    }
+    const roomOf = async (id: number): Promise<ComplianceRoom | null> => {
+      if (rooms.has(id)) return rooms.get(id)!;
+      const room = await chat.getRoom(id);
+      let out: ComplianceRoom | null = fromPayload.get(id) ?? null;
+      if (room) {
+        if (!categories.has(room.categoryId)) {
+          const c = await chat.getCategory(room.categoryId);
+          categories.set(room.categoryId, c && { name: c.name, history: c.history });
+        }
+        const c = categories.get(room.categoryId);
+        out = {
+          id: room.id,
+          name: room.name,
+          description: room.description,
+          categoryId: room.categoryId,
+          categoryName: c?.name ?? null,
+          privacy: room.privacy,
+          type: room.type,
+          disabled: room.disabled,
+          history: c?.history ?? null,
+        };
+      }
+      rooms.set(id, out);
+      return out;
+    };
+    const out: NewComplianceRecord[] = [];
+    for (const r of rows) {
+      out.push({
+        outboxId: r.id,
+        kind: r.kind,
+        occurredAt: r.createdAt,
+        actorId: r.actorId,
+        roomId: r.roomId,
+        actor: r.actorId === null ? null : (users.get(r.actorId) ?? null),
+        room: r.roomId === null ? null : await roomOf(r.roomId),
+        payload: r.payload,
+      });
+    }
+    return out;
+  }
+
+  private settings(a: ComplianceConfig['adapters'][number], c: ComplianceConfig): AdapterSettings {
+    return {
+      ...a,
+      uriDomain: c.uriDomain,
+      outputDirectory: path.resolve(this.o.outputRoot, a.outputDirectory ?? a.name),
+    };
+  }
+
+  private intervalMs(c: ComplianceConfig): number {
+    return (this.o.runIntervalSeconds ?? c.runInterval) * 1000;
+  }
+
+  private async runAdapters(cs: ComplianceStore, force: boolean): Promise<void> {
+    const config = await readComplianceConfig(this.o.chat);
+    const now = this.o.now();
+    for (const a of config.adapters) {
+      if (!a.enabled) continue;
+      const state = await cs.getAdapterState(a.name);
+      const failed = this.adapterErrors.get(a.name);
+      const due =
+        force ||
+        state === undefined ||
+        state.pending !== null ||
+        state.lastRunAt === null ||
+        now - state.lastRunAt >= this.intervalMs(config) ||
+        // A failed run is retried sooner than a whole interval, with backoff up to a minute.
+        (failed !== undefined && now - failed.at >= Math.min(this.intervalMs(config), 60_000));
+      if (!due) continue;
+      try {
+        await this.runAdapter(cs, this.settings(a, config), config.maxRecordsPerRun, state);
+        this.adapterErrors.delete(a.name);
+      } catch (err) {
+        const msg = message(err);
+        this.adapterErrors.set(a.name, { message: msg, at: now });
+        this.o.log.error({ adapter: a.name, err: msg }, 'compliance adapter run failed');
+        await cs.recordError(a.name, msg, now).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Exports everything past the adapter's cursor, one batch of at most `max` records at a time. */
+  private async runAdapter(
+    cs: ComplianceStore,
+    configured: AdapterSettings,
+    max: number,
+    initial: AdapterState | undefined,
+  ): Promise<void> {
+    let state = initial;
+    for (;;) {
+      let start: number;
+      let end: number;
+      let settings: AdapterSettings;
+      const redo = state?.pending != null;
+      if (state?.pending) {
+        // Redo the interrupted run exactly: same range, same settings, so the same file names.
+        ({ start, end } = state.pending);
+        settings = JSON.parse(state.pending.config) as AdapterSettings;
+      } else {
+        start = state?.cursor ?? 0;
+        const next = await cs.readRecords(start, max);
+        if (next.length === 0) {
+          await cs.commitRun(configured.name, start, 0, this.o.now());
+          return;
+        }
+        end = next[next.length - 1]!.id;
+        settings = configured;
+        await cs.beginRun(settings.name, start, end, JSON.stringify(settings), this.o.now());
+        this.step('run:begun');
+      }
+      const records = await cs.readRecords(start, Math.max(end - start, 1), end);
+      const runId = `${settings.name}-${String(start + 1).padStart(12, '0')}`;
+      const adapter = await loadAdapter(settings, this.o.adapterDir);
+      const out = new DirectoryOutput(settings.outputDirectory, {
+        afterWrite: () => this.step('run:file-written'),
+      });
+      await out.prepare();
+      const writer = {
+        directory: out.directory,
+        writeFile: async (name: string, data: string | Buffer) => {
+          await out.writeFile(name, data);
+          this.step('run:file-renamed');
+        },
+      };
+      await adapter.translate(
+        {
+          runId,
+          firstId: records[0]?.id ?? start + 1,
+          lastId: end,
+          records,
+          conversations: toConversations(records),
+        },
+        writer,
+      );
+      this.step('run:translated');
+      await cs.commitRun(settings.name, end, records.length, this.o.now());
+      this.step('run:committed');
+      this.o.log.info(
+        { adapter: settings.name, records: records.length, from: start + 1, to: end },
+        'compliance adapter run',
+      );
+      state = await cs.getAdapterState(settings.name);
+      if (!redo && records.length < max) return;
+    }
+  }
+
+  /** Backlog, store health, last run, and each adapter's cursor and errors. */
+  async status(): Promise<ComplianceStatus> {
+    const backlog = await this.o.chat.countActivity();
+    const config = await readComplianceConfig(this.o.chat);
+    let stats: { lastId: number; count: number } | null = null;
+    let states: AdapterState[] = [];
+    let available = false;
+    try {
+      await this.exclusive(async () => {
+        const cs = await this.openStore();
+        stats = await cs.stats();
+        states = await cs.listAdapterStates();
+      });
+      available = this.storeError === null;
+    } catch (err) {
+      this.storeError = message(err);
+    }
+    const last = (stats as { lastId: number; count: number } | null)?.lastId ?? null;
+    return {
+      backlog,
+      store: { available, error: this.storeError },
+      captured: (stats as { lastId: number; count: number } | null)?.count ?? null,
+      lastRecordId: last,
+      lastCaptureAt: iso(this.lastCaptureAt),
+      lastError: this.lastError,
+      runInterval: this.o.runIntervalSeconds ?? config.runInterval,
+      adapters: config.adapters.map((a) => {
+        const s = states.find((x) => x.name === a.name);
+        const err = this.adapterErrors.get(a.name);
+        return {
+          name: a.name,
+          type: a.type,
+          enabled: a.enabled,
+          cursor: s?.cursor ?? (available ? 0 : null),
+          behind: last === null ? null : last - (s?.cursor ?? 0),
+          pending: s?.pending ? { start: s.pending.start, end: s.pending.end } : null,
+          runs: s?.runs ?? 0,
+          recordsExported: s?.recordsExported ?? 0,
+          lastRunAt: iso(s?.lastRunAt ?? null),
+          lastSuccessAt: iso(s?.lastSuccessAt ?? null),
+          lastError: err?.message ?? s?.lastError ?? null,
+          lastErrorAt: iso(err?.at ?? s?.lastErrorAt ?? null),
+        };
+      }),
+    };
+  }
+}
