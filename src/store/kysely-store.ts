@@ -46,6 +46,7 @@ import type {
   StoreOps,
   Viewer,
 } from './store.js';
+import { messageSearchQuery, messageSearchVector } from './postgres/text-search.js';
 
 const b = (v: boolean): number => (v ? 1 : 0);
 /** PostgreSQL returns bigint columns as strings; both dialects go through this. */
@@ -103,7 +104,37 @@ function toRoom(r: Selectable<RoomTable>): Room {
   };
 }
 
-function toMessage(r: Selectable<MessageTable>): Message {
+/** Every message column but `search`, which is write-only (and PostgreSQL-only). */
+const messageColumns = [
+  'id',
+  'room_id',
+  'seq',
+  'author_id',
+  'created_at',
+  'body',
+  'title',
+  'alert',
+  'file_id',
+  'client_id',
+  'state',
+  'edited_at',
+] as const;
+const messageColumnsOfM = [
+  'm.id',
+  'm.room_id',
+  'm.seq',
+  'm.author_id',
+  'm.created_at',
+  'm.body',
+  'm.title',
+  'm.alert',
+  'm.file_id',
+  'm.client_id',
+  'm.state',
+  'm.edited_at',
+] as const;
+
+function toMessage(r: Omit<Selectable<MessageTable>, 'search'>): Message {
   return {
     id: n(r.id),
     roomId: n(r.room_id),
@@ -320,10 +351,11 @@ export class KyselyOps implements StoreOps {
   }
 
   async ancestry(principalId: number): Promise<number[]> {
-    // UNION (not UNION ALL) stops at cycles in group nesting.
+    // UNION (not UNION ALL) stops at cycles in group nesting. The cast types the parameter,
+    // which PostgreSQL would otherwise take for text.
     const { rows } = await sql<{ id: number }>`
       WITH RECURSIVE a(id) AS (
-        SELECT ${principalId}
+        SELECT CAST(${principalId} AS bigint)
         UNION
         SELECT gm.group_id FROM group_members gm JOIN a ON gm.member_id = a.id
       ) SELECT id FROM a`.execute(this.db);
@@ -814,6 +846,7 @@ export class KyselyOps implements StoreOps {
           client_id: m.clientId,
           state: 'normal',
           edited_at: null,
+          search: this.dialect === 'postgres' ? messageSearchVector(m.title, m.body) : undefined,
         })
         .returning('id')
         .executeTakeFirstOrThrow();
@@ -862,7 +895,7 @@ export class KyselyOps implements StoreOps {
   async getMessage(id: number): Promise<Message | undefined> {
     const r = await this.db
       .selectFrom('messages')
-      .selectAll()
+      .select(messageColumns)
       .where('id', '=', id)
       .executeTakeFirst();
     return r && toMessage(r);
@@ -871,7 +904,7 @@ export class KyselyOps implements StoreOps {
   async getMessageBySeq(roomId: number, seq: number): Promise<Message | undefined> {
     const r = await this.db
       .selectFrom('messages')
-      .selectAll()
+      .select(messageColumns)
       .where('room_id', '=', roomId)
       .where('seq', '=', seq)
       .executeTakeFirst();
@@ -879,7 +912,10 @@ export class KyselyOps implements StoreOps {
   }
 
   async history(q: HistoryQuery): Promise<Message[]> {
-    let query = this.db.selectFrom('messages').selectAll().where('room_id', '=', q.roomId);
+    let query = this.db
+      .selectFrom('messages')
+      .select(messageColumns)
+      .where('room_id', '=', q.roomId);
     if (q.after !== undefined) {
       query = query.where('seq', '>', q.after);
       if (q.before !== undefined) query = query.where('seq', '<', q.before);
@@ -908,8 +944,13 @@ export class KyselyOps implements StoreOps {
             sql<number>`(SELECT rowid FROM messages_fts WHERE messages_fts MATCH ${match})`,
           );
         } else {
-          const tsq = terms.map((t) => sql`phraseto_tsquery('simple', ${t})`);
-          query = query.where(sql<boolean>`m.search @@ (${sql.join(tsq, sql` && `)})`);
+          // A term without a single token matches nothing, as an empty FTS5 phrase does.
+          const tsquery = messageSearchQuery(terms);
+          query = query.where(
+            tsquery === undefined
+              ? sql<boolean>`false`
+              : sql<boolean>`m.search @@ ${tsquery}::tsquery`,
+          );
         }
       }
       if (q.roomIds && q.roomIds.length > 0) query = query.where('m.room_id', 'in', q.roomIds);
@@ -920,7 +961,7 @@ export class KyselyOps implements StoreOps {
       return query;
     };
     const rows = await base()
-      .selectAll('m')
+      .select(messageColumnsOfM)
       .orderBy('m.created_at', 'desc')
       .orderBy('m.id', 'desc')
       .limit(q.limit)
@@ -950,7 +991,7 @@ export class KyselyOps implements StoreOps {
     to?: number;
     limit: number;
   }): Promise<Message[]> {
-    let query = this.db.selectFrom('messages').selectAll();
+    let query = this.db.selectFrom('messages').select(messageColumns);
     if (q.roomId !== undefined) query = query.where('room_id', '=', q.roomId);
     if (q.authorId !== undefined) query = query.where('author_id', '=', q.authorId);
     if (q.from !== undefined) query = query.where('created_at', '>=', q.from);
@@ -960,9 +1001,22 @@ export class KyselyOps implements StoreOps {
   }
 
   async setMessageState(id: number, state: MessageState, body: string, now: number): Promise<void> {
+    const title = state === 'removed' ? null : undefined;
+    let search: string | undefined;
+    if (this.dialect === 'postgres') {
+      const kept =
+        title === undefined
+          ? await this.db
+              .selectFrom('messages')
+              .select('title')
+              .where('id', '=', id)
+              .executeTakeFirst()
+          : undefined;
+      search = messageSearchVector(kept?.title ?? null, body);
+    }
     await this.db
       .updateTable('messages')
-      .set({ state, body, title: state === 'removed' ? null : undefined, edited_at: now })
+      .set({ state, body, title, edited_at: now, search })
       .where('id', '=', id)
       .execute();
   }

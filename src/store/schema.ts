@@ -2,7 +2,7 @@
  * Table types for the Kysely query builder. Timestamps are integer milliseconds since the epoch
  * and flags are 0/1 integers so that both dialects bind them the same way.
  */
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 export interface PrincipalTable {
   id: Generated<number>;
@@ -115,6 +115,8 @@ export interface MessageTable {
   client_id: string | null;
   state: 'normal' | 'removed' | 'replaced';
   edited_at: number | null;
+  /** PostgreSQL only: the tsvector the store writes with every insert and edit; never read. */
+  search: ColumnType<never, string | undefined, string | undefined>;
 }
 
 export interface PostKeyTable {

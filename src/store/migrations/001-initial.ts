@@ -265,8 +265,9 @@ export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
       INSERT INTO messages_fts(rowid, title, body) VALUES (new.id, coalesce(new.title, ''), new.body);
     END`.execute(db);
   } else {
-    await sql`ALTER TABLE messages ADD COLUMN search tsvector GENERATED ALWAYS AS (
-      to_tsvector('simple', coalesce(title, '') || ' ' || body)) STORED`.execute(db);
+    // The store writes this with every insert and edit, tokenized in JavaScript exactly as FTS5
+    // tokenizes (see store/postgres/text-search.ts); PostgreSQL's parser would split differently.
+    await sql`ALTER TABLE messages ADD COLUMN search tsvector NOT NULL`.execute(db);
     await sql`CREATE INDEX messages_search ON messages USING gin (search)`.execute(db);
   }
 }
