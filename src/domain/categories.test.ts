@@ -35,7 +35,7 @@ describe('categories', () => {
       assert.deepEqual(names(c.allowed), ['alice', 'bob']);
       assert.deepEqual(names(c.denied), ['bob']);
       assert.deepEqual(names(c.creators), ['alice']);
-      assert.equal(activityRows(t).filter((r) => r.kind === 'CATEGORY_CREATED').length, 1);
+      assert.equal((await activityRows(t)).filter((r) => r.kind === 'CATEGORY_CREATED').length, 1);
     }));
 
   test('are administered by administrators only', () =>

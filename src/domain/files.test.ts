@@ -48,7 +48,7 @@ describe('file upload', () => {
       );
       const [m] = (await roomHistory(t.d, bob, room, {})).messages;
       assert.equal(m!.file!.id, posted.message.file!.id);
-      const uploads = activityRows(t).filter((r) => r.kind === 'FILEUPLOAD');
+      const uploads = (await activityRows(t)).filter((r) => r.kind === 'FILEUPLOAD');
       assert.deepEqual(
         uploads.map((r) => [r.actor_id, r.room_id, r.payload.name, r.payload.size]),
         [[alice.userId, room, 'report.pdf', 13]],
@@ -98,7 +98,7 @@ describe('file upload', () => {
       );
       assert.equal(fileCount(t), 0);
       assert.deepEqual(
-        activityRows(t).filter((r) => r.kind === 'FILEUPLOAD'),
+        (await activityRows(t)).filter((r) => r.kind === 'FILEUPLOAD'),
         [],
       );
     }));
@@ -122,7 +122,7 @@ test('a retried upload (same clientId) returns the first post and stores no seco
     assert.equal(again.duplicate, true);
     assert.equal(again.message.seq, first.message.seq);
     assert.equal(fileCount(t), 1);
-    assert.equal(activityRows(t).filter((r) => r.kind === 'FILEUPLOAD').length, 1);
+    assert.equal((await activityRows(t)).filter((r) => r.kind === 'FILEUPLOAD').length, 1);
   }));
 
 describe('file download', () => {
@@ -136,7 +136,7 @@ describe('file download', () => {
       assert.equal(link.expiresAt, clock.now + DOWNLOAD_TOKEN_TTL_MS);
       const opened = await openDownload(t.d, link.token);
       assert.equal(fs.readFileSync(opened.path, 'utf8'), 'hello');
-      const downloads = activityRows(t).filter((r) => r.kind === 'FILEDOWNLOAD');
+      const downloads = (await activityRows(t)).filter((r) => r.kind === 'FILEDOWNLOAD');
       assert.deepEqual(
         downloads.map((r) => [r.actor_id, r.room_id, r.payload.fileId]),
         [[bob.userId, room, fileId]],

@@ -92,7 +92,7 @@ describe('posting', () => {
       assert.equal(again.message.seq, first.message.seq);
       assert.equal(again.message.id, first.message.id);
       assert.deepEqual(texts(await roomHistory(t.d, alice, room, {})), ['hello']);
-      assert.equal(activityRows(t).filter((r) => r.kind === 'CHAT').length, 1);
+      assert.equal((await activityRows(t)).filter((r) => r.kind === 'CHAT').length, 1);
       await expectCode(
         postMessage(t.d, bob, other.id, { text: 'hello', clientId: 'c-1' }),
         'client_id_reused',
@@ -140,7 +140,7 @@ describe('posting', () => {
       const replay = await postMessage(t.d, bob, room, { text: 'again', clientId: 'k' });
       assert.deepEqual([replay.duplicate, replay.message.seq, replay.message.id], [true, 2, null]);
       // Compliance still captures the text.
-      const chats = activityRows(t).filter((r) => r.kind === 'CHAT');
+      const chats = (await activityRows(t)).filter((r) => r.kind === 'CHAT');
       assert.deepEqual(
         chats.map((r) => [r.payload.text, r.payload.stored]),
         [
@@ -284,7 +284,7 @@ describe('search', () => {
       );
       await expectCode(searchMessages(t.d, alice, { query: '  ' }), 'invalid_request');
       await expectCode(searchMessages(t.d, alice, { authors: ['ghost'] }), 'principal_not_found');
-      const searches = activityRows(t).filter((r) => r.kind === 'SEARCH');
+      const searches = (await activityRows(t)).filter((r) => r.kind === 'SEARCH');
       assert.equal(searches.length, 9, 'refused searches are not recorded');
       assert.equal(searches.at(-1)!.payload.count, 3);
     }));
@@ -330,7 +330,7 @@ describe('administrative removal', () => {
       await postAll(t, bob, room, ['keep', 'remove zqgone', 'replace zqold']);
       await expectCode(removeMessages(t.d, alice, { room, seq: 2 }), 'admin_required');
       await expectCode(removeMessages(t.d, t.admin, { room, seq: 9 }), 'message_not_found');
-      const mark = lastActivityId(t);
+      const mark = await lastActivityId(t);
       assert.deepEqual(await removeMessages(t.d, t.admin, { room, seq: 2 }), { changed: 1 });
       assert.deepEqual(
         await removeMessages(t.d, t.admin, { room, seq: 3, replacement: 'zqredacted' }),
@@ -352,7 +352,7 @@ describe('administrative removal', () => {
       ] as const) {
         assert.equal((await searchMessages(t.d, alice, { query: word })).count, count, word);
       }
-      const records = activityRows(t, mark).filter((r) => r.kind.startsWith('MESSAGE_'));
+      const records = (await activityRows(t, mark)).filter((r) => r.kind.startsWith('MESSAGE_'));
       assert.deepEqual(
         records.map((r) => [r.kind, r.payload.originalText, r.payload.replacement]),
         [
@@ -380,7 +380,7 @@ describe('administrative removal', () => {
       assert.deepEqual(texts(await roomHistory(t.d, alice, room, {})), ['new']);
       assert.equal((await searchMessages(t.d, alice, { query: 'old' })).count, 0);
       assert.ok(t.events.some((e) => e.type === 'room.cleared' && e.roomId === room));
-      const [cleared] = activityRows(t).filter((r) => r.kind === 'ROOM_CLEARED');
+      const [cleared] = (await activityRows(t)).filter((r) => r.kind === 'ROOM_CLEARED');
       assert.equal(cleared!.payload.deleted, 1);
     }));
 
@@ -403,13 +403,13 @@ describe('compliance outbox', () => {
   test('records every chat action with its actor and room', () =>
     withDomain(async (t) => {
       const { alice, bob, room } = await lobby(t);
-      const mark = lastActivityId(t);
+      const mark = await lastActivityId(t);
       const posted = await postMessage(t.d, bob, room, { text: 'hello zqaudit' });
       await joinRooms(t.d, alice, [{ roomId: room }]);
       await roomHistory(t.d, alice, room, { before: 2 });
       await searchMessages(t.d, alice, { query: 'zqaudit' });
       await partRoom(t.d, alice, room);
-      const rows = activityRows(t, mark);
+      const rows = await activityRows(t, mark);
       assert.deepEqual(
         rows.map((r) => [r.kind, r.actor_id, r.room_id]),
         [
@@ -439,7 +439,7 @@ describe('compliance outbox', () => {
       const next = await postMessage(t.d, bob, room, { text: 'kept' });
       assert.equal(next.message.seq, 1, 'the failed post consumed no sequence number');
       assert.deepEqual(
-        activityRows(t)
+        (await activityRows(t))
           .filter((r) => ['CHAT', 'JOIN'].includes(r.kind))
           .map((r) => r.payload.text ?? r.kind),
         ['kept'],

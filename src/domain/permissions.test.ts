@@ -445,7 +445,7 @@ describe('group-based membership', () => {
         results.map((r) => r.ok),
         [true, false],
       );
-      const joins = activityRows(t).filter((r) => r.kind === 'JOIN');
+      const joins = (await activityRows(t)).filter((r) => r.kind === 'JOIN');
       assert.deepEqual(
         joins.map((r) => [r.actor_id, r.room_id]),
         [[dana.userId, open.id]],

@@ -80,7 +80,7 @@ describe('creating rooms', () => {
       assert.deepEqual(names(room.members), []);
       assert.equal(room.my.manager, true);
       assert.equal(room.my.canRead, false, 'a manager reads only as a member');
-      const created = activityRows(t).filter((r) => r.kind === 'ROOM_CREATED');
+      const created = (await activityRows(t)).filter((r) => r.kind === 'ROOM_CREATED');
       assert.equal(created.length, 1);
       assert.equal(created[0]!.room_id, room.id);
       assert.equal(created[0]!.payload.name, 'Lobby');
@@ -204,7 +204,7 @@ describe('managing rooms', () => {
       assert.deepEqual(names(seen.members), ['carol']);
       assert.deepEqual(names(seen.managers), ['bob']);
       assert.ok(t.events.some((e) => e.type === 'room.access_changed' && e.roomId === room.id));
-      assert.equal(activityRows(t).filter((r) => r.kind === 'ROOM_CHANGED').length, 1);
+      assert.equal((await activityRows(t)).filter((r) => r.kind === 'ROOM_CHANGED').length, 1);
     }));
 
   test('only administrators delete rooms', () =>
@@ -215,7 +215,7 @@ describe('managing rooms', () => {
       await deleteRoom(t.d, t.admin, room.id);
       await expectCode(getRoom(t.d, t.admin, room.id), 'room_not_found');
       assert.ok(t.events.some((e) => e.type === 'room.deleted' && e.roomId === room.id));
-      assert.equal(activityRows(t).filter((r) => r.kind === 'ROOM_DELETED').length, 1);
+      assert.equal((await activityRows(t)).filter((r) => r.kind === 'ROOM_DELETED').length, 1);
     }));
 
   test('moving a room needs the creator role there and drops roles outside the new scope', () =>

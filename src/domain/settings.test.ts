@@ -61,7 +61,7 @@ describe('chat settings', () => {
       const fresh = await new SettingsService(t.store).get();
       assert.equal(fresh.defaultHistory, 5);
       assert.equal(fresh.roomManagementUrl, 'https://chat.example.com/rooms');
-      const [record] = activityRows(t).filter((r) => r.kind === 'SETTINGS_CHANGED');
+      const [record] = (await activityRows(t)).filter((r) => r.kind === 'SETTINGS_CHANGED');
       assert.deepEqual(record!.payload.changes, {
         defaultHistory: 5,
         roomManagementUrl: 'https://chat.example.com/rooms',

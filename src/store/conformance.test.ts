@@ -1,25 +1,104 @@
+/**
+ * The store conformance suite: what every Store must do, run against each dialect (SQLite and
+ * PostgreSQL; PERCH_TEST_DIALECT picks one). The domain suites run on both too (see
+ * conformance-domain.test.ts); this file covers what they cannot see: concurrency, rollback,
+ * index consistency and durability across a reopen.
+ */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
-import { migrations } from '../migrations/index.js';
-import { buildNewMessage } from '../../../test/harness/store-factories.js';
-import type { StoreOps } from '../store.js';
-import { SqliteStore } from './sqlite-store.js';
+import pg from 'pg';
+import { testDialects } from '../../test/harness/domain.js';
+import { testCluster } from '../../test/harness/postgres.js';
+import { buildNewMessage } from '../../test/harness/store-factories.js';
+import { migrations } from './migrations/index.js';
+import { PostgresStore } from './postgres/postgres-store.js';
+import { SqliteStore } from './sqlite/sqlite-store.js';
+import type { Dialect, Store, StoreOps } from './store.js';
 
 const NOW = 1_700_000_000_000;
 
-function tempFile(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'perch-store-'));
-  return path.join(dir, 'perch.db');
+/** Where a test store lives, and how to open it again (a reopen is a new store on the same data). */
+interface Place {
+  open(): Promise<Store>;
+  /** A second, migrated-from-nothing store of the same dialect. */
+  openEmpty(): Promise<Store>;
+  remove(): Promise<void>;
+  /** The dialect's own consistency checks of the full-text index; throws when they fail. */
+  checkSearchIndex(): Promise<void>;
+  /** SQLite: the database file. */
+  file?: string;
 }
 
-async function openStore(file: string): Promise<SqliteStore> {
-  const store = SqliteStore.open({ file, synchronous: 'normal' });
-  await store.migrate();
-  return store;
+async function place(dialect: Dialect): Promise<Place> {
+  if (dialect === 'sqlite') {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'perch-store-'));
+    const file = path.join(dir, 'perch.db');
+    return {
+      file,
+      async open() {
+        const store = SqliteStore.open({ file, synchronous: 'normal' });
+        await store.migrate();
+        return store;
+      },
+      async openEmpty() {
+        return SqliteStore.open({ file: ':memory:' });
+      },
+      async remove() {
+        fs.rmSync(dir, { recursive: true, force: true });
+      },
+      async checkSearchIndex() {
+        const raw = new BetterSqlite3(file);
+        try {
+          raw.prepare("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')").run();
+        } finally {
+          raw.close();
+        }
+      },
+    };
+  }
+  const cluster = await testCluster();
+  const db = await cluster.createDatabase({ empty: true });
+  const empties: string[] = [];
+  return {
+    async open() {
+      const store = PostgresStore.open({ connectionString: db.url, poolSize: 8 });
+      await store.migrate();
+      return store;
+    },
+    async openEmpty() {
+      const empty = await cluster.createDatabase({ empty: true });
+      empties.push(empty.name);
+      return PostgresStore.open({ connectionString: empty.url, poolSize: 1 });
+    },
+    async remove() {
+      for (const name of [db.name, ...empties]) await cluster.dropDatabase(name);
+    },
+    async checkSearchIndex() {
+      // Every stored message has a search vector, and the GIN index answers like a full scan.
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        const { rows } = await client.query<{ lexeme: string }>(
+          'SELECT DISTINCT unnest(tsvector_to_array(search)) AS lexeme FROM messages',
+        );
+        for (const { lexeme } of rows) {
+          const q = 'SELECT count(*)::int AS c FROM messages WHERE search @@ $1::text::tsquery';
+          const literal = `'${lexeme.replace(/'/g, "''")}'`;
+          await client.query('SET enable_seqscan = on');
+          const scan = await client.query<{ c: number }>(q, [literal]);
+          await client.query('SET enable_seqscan = off');
+          const indexed = await client.query<{ c: number }>(q, [literal]);
+          assert.equal(indexed.rows[0]!.c, scan.rows[0]!.c, `index and scan differ for ${lexeme}`);
+        }
+      } finally {
+        await client.end();
+      }
+    },
+  };
 }
 
 /** A user, a category and `rooms` rooms in it; returns their ids. */
@@ -49,11 +128,17 @@ async function seed(store: StoreOps, rooms = 1) {
   return { userId: user.id, categoryId: category.id, roomIds };
 }
 
-/** Ids of stored messages whose text matches an FTS query, through the store's own search. */
-async function ftsHits(store: SqliteStore, userId: number, term: string): Promise<number[]> {
+/** Ids of stored messages whose text matches a search, through the store's own search. */
+async function searchHits(
+  store: StoreOps,
+  userId: number,
+  terms: string[],
+  roomIds?: number[],
+): Promise<number[]> {
   const result = await store.searchMessages({
     viewer: { userId, principalIds: [userId], isAdmin: false },
-    terms: [term],
+    terms,
+    roomIds,
     limit: 100,
     offset: 0,
     countLimit: 999,
@@ -61,121 +146,178 @@ async function ftsHits(store: SqliteStore, userId: number, term: string): Promis
   return result.messages.map((m) => m.id).sort((a, b) => a - b);
 }
 
-describe('SqliteStore', () => {
-  let file: string;
-  let store: SqliteStore;
-  let ids: Awaited<ReturnType<typeof seed>>;
+for (const dialect of testDialects()) {
+  describe(`store conformance (${dialect})`, () => {
+    let where: Place;
+    let store: Store;
+    let ids: Awaited<ReturnType<typeof seed>>;
 
-  before(async () => {
-    file = tempFile();
-    store = await openStore(file);
-    ids = await seed(store, 3);
-    await store.setCategoryList(ids.categoryId, 'allowed', [ids.userId]);
-  });
-  after(async () => {
-    await store.close();
-    fs.rmSync(path.dirname(file), { recursive: true, force: true });
-  });
+    before(async () => {
+      where = await place(dialect);
+      store = await where.open();
+      ids = await seed(store, 4);
+      await store.setCategoryList(ids.categoryId, 'allowed', [ids.userId]);
+    });
+    after(async () => {
+      await store.close();
+      await where.remove();
+    });
 
-  test('migrations are recorded and running them again applies nothing', async () => {
-    assert.deepEqual(await store.migrate(), []);
-    const again = await openStore(file);
-    assert.deepEqual(await again.migrate(), []);
-    await again.close();
-    const fresh = SqliteStore.open({ file: ':memory:' });
-    assert.deepEqual(await fresh.migrate(), Object.keys(migrations).sort());
-    assert.deepEqual(await fresh.migrate(), []);
-    await fresh.close();
-  });
+    test('migrations are recorded and running them again applies nothing', async () => {
+      assert.deepEqual(await store.migrate(), []);
+      const again = await where.open();
+      assert.deepEqual(await again.migrate(), []);
+      await again.close();
+      const fresh = await where.openEmpty();
+      assert.deepEqual(await fresh.migrate(), Object.keys(migrations).sort());
+      assert.deepEqual(await fresh.migrate(), []);
+      await fresh.close();
+    });
 
-  test('concurrent appends get strictly increasing per-room sequences without gaps', async () => {
-    const [a, b] = ids.roomIds as [number, number];
-    const appends = Array.from({ length: 60 }, (_, i) =>
-      store.transaction((tx) =>
-        tx.appendMessage(buildNewMessage(i % 2 === 0 ? a : b, ids.userId, `concurrent ${i}`)),
-      ),
-    );
-    const results = await Promise.all(appends);
-    for (const roomId of [a, b]) {
-      const seqs = results
-        .filter((_, i) => (i % 2 === 0 ? a : b) === roomId)
-        .map((r) => r.seq)
-        .sort((x, y) => x - y);
-      assert.deepEqual(
-        seqs,
-        Array.from({ length: 30 }, (_, i) => i + 1),
+    test('concurrent appends get strictly increasing per-room sequences without gaps', async () => {
+      const [a, b] = ids.roomIds as [number, number];
+      const appends = Array.from({ length: 60 }, (_, i) =>
+        store.transaction((tx) =>
+          tx.appendMessage(buildNewMessage(i % 2 === 0 ? a : b, ids.userId, `concurrent ${i}`)),
+        ),
       );
-      const stored = await store.history({ roomId, after: 0, limit: 100 });
-      assert.deepEqual(
-        stored.map((m) => m.seq),
-        seqs,
+      const results = await Promise.all(appends);
+      for (const roomId of [a, b]) {
+        const seqs = results
+          .filter((_, i) => (i % 2 === 0 ? a : b) === roomId)
+          .map((r) => r.seq)
+          .sort((x, y) => x - y);
+        assert.deepEqual(
+          seqs,
+          Array.from({ length: 30 }, (_, i) => i + 1),
+        );
+        const stored = await store.history({ roomId, after: 0, limit: 100 });
+        assert.deepEqual(
+          stored.map((m) => m.seq),
+          seqs,
+        );
+        assert.equal((await store.getRoom(roomId))!.lastSeq, 30);
+      }
+    });
+
+    test('a rolled-back append leaves neither message nor sequence behind', async () => {
+      const roomId = ids.roomIds[2]!;
+      await assert.rejects(
+        store.transaction(async (tx) => {
+          await tx.appendMessage(buildNewMessage(roomId, ids.userId, 'doomed zqdoomed'));
+          throw new Error('abort');
+        }),
+        /abort/,
       );
-      assert.equal((await store.getRoom(roomId))!.lastSeq, 30);
-    }
-  });
+      assert.equal((await store.getRoom(roomId))!.lastSeq, 0);
+      assert.deepEqual(await searchHits(store, ids.userId, ['zqdoomed']), []);
+      const next = await store.transaction((tx) =>
+        tx.appendMessage(buildNewMessage(roomId, ids.userId, 'first')),
+      );
+      assert.equal(next.seq, 1);
+    });
 
-  test('a rolled-back append leaves neither message nor sequence behind', async () => {
-    const roomId = ids.roomIds[2]!;
-    await assert.rejects(
-      store.transaction(async (tx) => {
-        await tx.appendMessage(buildNewMessage(roomId, ids.userId, 'doomed zqdoomed'));
-        throw new Error('abort');
-      }),
-      /abort/,
-    );
-    assert.equal((await store.getRoom(roomId))!.lastSeq, 0);
-    assert.deepEqual(await ftsHits(store, ids.userId, 'zqdoomed'), []);
-    const next = await store.transaction((tx) =>
-      tx.appendMessage(buildNewMessage(roomId, ids.userId, 'first')),
-    );
-    assert.equal(next.seq, 1);
-  });
+    test('a post key is unique per author and clientId', async () => {
+      const roomId = ids.roomIds[2]!;
+      const m = buildNewMessage(roomId, ids.userId, 'keyed', { clientId: 'k1' });
+      const first = await store.transaction((tx) => tx.appendMessage(m));
+      await assert.rejects(store.transaction((tx) => tx.appendMessage(m)));
+      const key = await store.getPostKey(ids.userId, 'k1');
+      assert.deepEqual(key, { roomId, seq: first.seq, messageId: first.id, createdAt: NOW });
+    });
 
-  test('a post key is unique per author and clientId', async () => {
-    const roomId = ids.roomIds[2]!;
-    const m = buildNewMessage(roomId, ids.userId, 'keyed', { clientId: 'k1' });
-    const first = await store.transaction((tx) => tx.appendMessage(m));
-    await assert.rejects(store.transaction((tx) => tx.appendMessage(m)));
-    const key = await store.getPostKey(ids.userId, 'k1');
-    assert.deepEqual(key, { roomId, seq: first.seq, messageId: first.id, createdAt: NOW });
-  });
+    test('full-text search follows updates and deletes', async () => {
+      const roomId = ids.roomIds[1]!;
+      const { id } = await store.transaction((tx) =>
+        tx.appendMessage(
+          buildNewMessage(roomId, ids.userId, 'zqbefore text', { title: 'zqtitle' }),
+        ),
+      );
+      assert.deepEqual(await searchHits(store, ids.userId, ['zqbefore']), [id]);
+      assert.deepEqual(await searchHits(store, ids.userId, ['zqtitle']), [id]);
+      await store.setMessageState(id!, 'replaced', 'zqafter text', NOW + 1);
+      assert.deepEqual(await searchHits(store, ids.userId, ['zqbefore']), []);
+      assert.deepEqual(await searchHits(store, ids.userId, ['zqafter']), [id]);
+      assert.deepEqual(await searchHits(store, ids.userId, ['zqtitle']), [id]);
+      await store.setMessageState(id!, 'removed', 'zqgone', NOW + 2);
+      assert.deepEqual(await searchHits(store, ids.userId, ['zqtitle']), [], 'title dropped');
+      await where.checkSearchIndex();
+      const inRoom = (await store.findMessages({ roomId, limit: 1000 })).length;
+      assert.equal(await store.clearRoom(roomId, NOW + 10), inRoom);
+      assert.deepEqual(await searchHits(store, ids.userId, ['zqafter']), []);
+      assert.deepEqual(await searchHits(store, ids.userId, ['zqgone']), []);
+      await where.checkSearchIndex();
+    });
 
-  test('full-text search follows updates and deletes', async () => {
-    const roomId = ids.roomIds[1]!;
-    const { id } = await store.transaction((tx) =>
-      tx.appendMessage(buildNewMessage(roomId, ids.userId, 'zqbefore text', { title: 'zqtitle' })),
-    );
-    assert.deepEqual(await ftsHits(store, ids.userId, 'zqbefore'), [id]);
-    assert.deepEqual(await ftsHits(store, ids.userId, 'zqtitle'), [id]);
-    await store.setMessageState(id!, 'replaced', 'zqafter text', NOW + 1);
-    assert.deepEqual(await ftsHits(store, ids.userId, 'zqbefore'), []);
-    assert.deepEqual(await ftsHits(store, ids.userId, 'zqafter'), [id]);
-    assert.deepEqual(await ftsHits(store, ids.userId, 'zqtitle'), [id]);
-    const inRoom = (await store.findMessages({ roomId, limit: 1000 })).length;
-    assert.equal(await store.clearRoom(roomId, NOW + 10), inRoom);
-    assert.deepEqual(await ftsHits(store, ids.userId, 'zqafter'), []);
-    assert.deepEqual(await ftsHits(store, ids.userId, 'zqtitle'), []);
-    // The FTS index agrees with its content table.
-    const raw = new BetterSqlite3(file);
-    try {
-      raw.prepare("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')").run();
-    } finally {
-      raw.close();
-    }
-  });
+    test('full-text search tokenizes text and queries alike on every dialect', async () => {
+      const roomId = ids.roomIds[3]!;
+      const texts = [
+        'Café au lait',
+        'mail alice@example.com now',
+        'e-mail me',
+        "don't stop",
+        'snake_case_word',
+        'ΚΑΛΗΜΈΡΑ κόσμε',
+        'zq1.zq2 and 3.14',
+        'İstanbul',
+      ];
+      const posted: number[] = [];
+      for (const body of texts) {
+        const m = await store.transaction((tx) =>
+          tx.appendMessage(buildNewMessage(roomId, ids.userId, body, { title: 'zqheading' })),
+        );
+        posted.push(m.id!);
+      }
+      const hit = (...indexes: number[]) => indexes.map((i) => posted[i]!);
+      // What SQLite's FTS5 (unicode61, remove_diacritics 2) finds; PostgreSQL must find the same.
+      const cases: [string[], number[]][] = [
+        [['cafe'], hit(0)],
+        [['CAFÉ'], hit(0)],
+        [['au lait'], hit(0)],
+        [['lait au'], []],
+        [['alice'], hit(1)],
+        [['example.com'], hit(1)],
+        [['e-mail'], hit(2)],
+        [['e mail'], hit(2)],
+        [['don'], hit(3)],
+        [['case'], hit(4)],
+        [['καλημέρα'], hit(5)],
+        [['καλημερα'], []],
+        [['zq2'], hit(6)],
+        [['zq1 zq2'], hit(6)],
+        [['14'], hit(6)],
+        [['istanbul'], hit(7)],
+        [['...'], []],
+        [['alice', 'now'], hit(1)],
+        [['alice', 'stop'], []],
+        // A phrase never runs from the title into the body.
+        [['zqheading café'], []],
+        [['zqheading', 'café'], hit(0)],
+      ];
+      for (const [terms, expected] of cases) {
+        assert.deepEqual(
+          await searchHits(store, ids.userId, terms, [roomId]),
+          expected.sort((a, b) => a - b),
+          `search ${JSON.stringify(terms)}`,
+        );
+      }
+    });
 
-  test('data survives closing and reopening the file, and the file is consistent', async () => {
-    const roomId = ids.roomIds[0]!;
-    await store.transaction((tx) =>
-      tx.appendMessage(buildNewMessage(roomId, ids.userId, 'zqdurable')),
-    );
-    const before = await store.getRoom(roomId);
-    await store.close();
-    store = await openStore(file);
-    assert.deepEqual(await store.getRoom(roomId), before);
-    assert.equal((await store.getPrincipalByName('ALICE'))!.id, ids.userId);
-    assert.equal((await ftsHits(store, ids.userId, 'zqdurable')).length, 1);
-    assert.deepEqual(store.integrityCheck(), []);
-    assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+    test('data survives closing and reopening the store', async () => {
+      const roomId = ids.roomIds[0]!;
+      await store.transaction((tx) =>
+        tx.appendMessage(buildNewMessage(roomId, ids.userId, 'zqdurable')),
+      );
+      const before = await store.getRoom(roomId);
+      await store.close();
+      store = await where.open();
+      assert.deepEqual(await store.getRoom(roomId), before);
+      assert.equal((await store.getPrincipalByName('ALICE'))!.id, ids.userId);
+      assert.equal((await searchHits(store, ids.userId, ['zqdurable'])).length, 1);
+      if (store instanceof SqliteStore) {
+        assert.deepEqual(store.integrityCheck(), []);
+        assert.equal(fs.statSync(where.file!).mode & 0o777, 0o600, 'owner-only file');
+      }
+    });
   });
-});
+}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
 import { createCategory, type CategoryView } from '../../src/domain/categories/commands.js';
 import { SignInThrottle } from '../../src/domain/directory/throttle.js';
 import { createRoom, type RoomView } from '../../src/domain/rooms/commands.js';
@@ -103,24 +103,40 @@ export interface ActivityRow {
 }
 
 /**
- * Reads the compliance outbox through a second connection to the store file, so that a test sees
+ * Reads the compliance outbox through a second connection to the store, so that a test sees
  * exactly what has been committed.
  */
-export function activityRows(t: TestDomain, afterId = 0): ActivityRow[] {
-  const db = new BetterSqlite3(path.join(t.dir, 'perch.db'), { readonly: true });
-  try {
-    const rows = db
-      .prepare(
-        'SELECT id, kind, actor_id, room_id, payload FROM activity_outbox WHERE id > ? ORDER BY id',
-      )
-      .all(afterId) as (Omit<ActivityRow, 'payload'> & { payload: string })[];
-    return rows.map((r) => ({ ...r, payload: JSON.parse(r.payload) as Record<string, unknown> }));
-  } finally {
-    db.close();
+export async function activityRows(t: TestDomain, afterId = 0): Promise<ActivityRow[]> {
+  const query =
+    'SELECT id, kind, actor_id, room_id, payload FROM activity_outbox WHERE id > $1 ORDER BY id';
+  let rows: (Omit<ActivityRow, 'payload'> & { payload: string })[];
+  if (t.dialect === 'sqlite') {
+    const db = new BetterSqlite3(t.storeUrl, { readonly: true });
+    try {
+      rows = db.prepare(query.replace('$1', '?')).all(afterId) as typeof rows;
+    } finally {
+      db.close();
+    }
+  } else {
+    const client = new pg.Client({ connectionString: t.storeUrl });
+    await client.connect();
+    try {
+      const result = await client.query<(typeof rows)[number]>(query, [afterId]);
+      // int8 columns arrive as strings from a plain client.
+      rows = result.rows.map((r) => ({
+        ...r,
+        id: Number(r.id),
+        actor_id: r.actor_id === null ? null : Number(r.actor_id),
+        room_id: r.room_id === null ? null : Number(r.room_id),
+      }));
+    } finally {
+      await client.end();
+    }
   }
+  return rows.map((r) => ({ ...r, payload: JSON.parse(r.payload) as Record<string, unknown> }));
 }
 
 /** The id of the newest outbox record, to read only what a later step writes. */
-export function lastActivityId(t: TestDomain): number {
-  return activityRows(t).at(-1)?.id ?? 0;
+export async function lastActivityId(t: TestDomain): Promise<number> {
+  return (await activityRows(t)).at(-1)?.id ?? 0;
 }

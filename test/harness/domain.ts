@@ -10,12 +10,53 @@ import type { Actor, Domain } from '../../src/domain/types.js';
 import { EventBus } from '../../src/events.js';
 import { DiskFileStore } from '../../src/files/disk-file-store.js';
 import { createLogger } from '../../src/logger.js';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
-import type { Principal } from '../../src/store/store.js';
+import type { Dialect, Principal, Store } from '../../src/store/store.js';
+import { testCluster } from './postgres.js';
+
+/**
+ * The store dialect a test runs on when it does not say: PERCH_TEST_DIALECT (`sqlite` or
+ * `postgres`), else SQLite.
+ */
+export function defaultDialect(): Dialect {
+  const value = process.env.PERCH_TEST_DIALECT;
+  if (value === undefined || value === '') return 'sqlite';
+  if (value === 'sqlite' || value === 'postgres') return value;
+  throw new Error(`PERCH_TEST_DIALECT must be sqlite or postgres, not "${value}"`);
+}
+
+/**
+ * The dialects that suites covering every dialect run on: PERCH_TEST_DIALECT when set, else both.
+ */
+export function testDialects(): Dialect[] {
+  return process.env.PERCH_TEST_DIALECT ? [defaultDialect()] : ['sqlite', 'postgres'];
+}
+
+/** A fresh, migrated, empty store: a file in `dir` on SQLite, a new database on PostgreSQL. */
+export async function buildStore(
+  dialect: Dialect,
+  dir: string,
+): Promise<{ store: Store; url: string; drop(): Promise<void> }> {
+  if (dialect === 'sqlite') {
+    const file = path.join(dir, 'perch.db');
+    const store = SqliteStore.open({ file, synchronous: 'normal' });
+    await store.migrate();
+    return { store, url: file, drop: async () => {} };
+  }
+  const cluster = await testCluster();
+  const { name, url } = await cluster.createDatabase();
+  const store = PostgresStore.open({ connectionString: url, poolSize: 4 });
+  await store.migrate();
+  return { store, url, drop: () => cluster.dropDatabase(name) };
+}
 
 export interface TestDomain {
   d: Domain;
-  store: SqliteStore;
+  store: Store;
+  dialect: Dialect;
+  /** The SQLite file, or the PostgreSQL connection string, of the store. */
+  storeUrl: string;
   bus: EventBus;
   /** Every event published so far, in order. */
   events: DomainEvent[];
@@ -34,13 +75,14 @@ export interface TestDomain {
 }
 
 /**
- * A real domain on a real SQLite file in a temp folder, with argon2 at low cost so that tests
- * stay fast. Nothing is mocked.
+ * A real domain on a real store (a SQLite file in a temp folder, or a fresh database in this
+ * process's PostgreSQL cluster), with argon2 at low cost so that tests stay fast. Nothing is
+ * mocked.
  */
-export async function buildDomain(): Promise<TestDomain> {
+export async function buildDomain(opts: { dialect?: Dialect } = {}): Promise<TestDomain> {
+  const dialect = opts.dialect ?? defaultDialect();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'perch-domain-'));
-  const store = SqliteStore.open({ file: path.join(dir, 'perch.db'), synchronous: 'normal' });
-  await store.migrate();
+  const { store, url: storeUrl, drop } = await buildStore(dialect, dir);
   const log = createLogger('silent');
   const bus = new EventBus(log);
   const events: DomainEvent[] = [];
@@ -59,6 +101,8 @@ export async function buildDomain(): Promise<TestDomain> {
   return {
     d,
     store,
+    dialect,
+    storeUrl,
     bus,
     events,
     dir,
@@ -95,6 +139,7 @@ export async function buildDomain(): Promise<TestDomain> {
     },
     async close() {
       await store.close();
+      await drop();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
