@@ -1,12 +1,19 @@
-import { CommanderError, type Command } from 'commander';
+import { CommanderError, InvalidArgumentError, type Command } from 'commander';
 import { PerchError } from '../errors.js';
 import { CliError, ExitCode, UsageError } from './errors.js';
 import { stdio } from './output.js';
+import { registerAddinCommands } from './addin.js';
 import { registerCategoryCommands } from './category.js';
+import { registerConfigCommands } from './config.js';
+import { registerDbCommands } from './db.js';
 import { registerGroupCommands } from './group.js';
+import { registerMessageCommands } from './message.js';
+import { registerPolicyCommands } from './policy.js';
+import { registerPrincipalCommands } from './principal.js';
 import { registerRoleCommands } from './role.js';
 import { registerRoomCommands } from './room.js';
 import { registerSessionCommands } from './session.js';
+import { registerTestCommands } from './test-message.js';
 import { registerUserCommands } from './user.js';
 
 /** Adds the admin command groups to the `perch` program, in the order `--help` lists them. */
@@ -17,6 +24,13 @@ export function registerAdminCommands(program: Command): void {
   registerRoleCommands(program);
   registerCategoryCommands(program);
   registerRoomCommands(program);
+  registerMessageCommands(program);
+  registerPolicyCommands(program);
+  registerConfigCommands(program);
+  registerAddinCommands(program);
+  registerPrincipalCommands(program);
+  registerDbCommands(program);
+  registerTestCommands(program);
 }
 
 /** Applies the CLI's parsing rules to a command and all its subcommands. */
@@ -52,6 +66,11 @@ export async function runCli(program: Command, argv: string[]): Promise<number> 
     await program.parseAsync(argv);
     return ExitCode.ok;
   } catch (err) {
+    if (err instanceof InvalidArgumentError) {
+      // Thrown by a value check inside an action: commander has not printed it.
+      stdio.err(`error: ${err.message}\n(add --help for usage)`);
+      return ExitCode.usage;
+    }
     if (err instanceof CommanderError) {
       // Commander has already printed what went wrong (or the help that was asked for).
       if (['commander.helpDisplayed', 'commander.version'].includes(err.code)) return ExitCode.ok;

@@ -109,3 +109,26 @@ export async function expectExits(
     if (stderr) assert.match(r.stderr, stderr, what);
   });
 }
+
+/** Direct HTTP calls for test set-up (users, posts), so that only the CLI under test is spawned. */
+export async function httpAs(
+  server: TestServer,
+  login: string,
+  password: string,
+): Promise<<T = unknown>(method: string, path: string, body?: unknown) => Promise<T>> {
+  const call = async <T>(method: string, p: string, body?: unknown, token?: string): Promise<T> => {
+    const res = await fetch(`${server.url}/api/v1${p}`, {
+      method,
+      headers: {
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${text}`);
+    return (text ? JSON.parse(text) : undefined) as T;
+  };
+  const { token } = await call<{ token: string }>('POST', '/sessions', { login, password });
+  return (method, p, body) => call(method, p, body, token);
+}
