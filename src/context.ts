@@ -14,13 +14,15 @@ import { DiskFileStore } from './files/disk-file-store.js';
 import { buildHttpApp } from './http/app.js';
 import type { Logger } from './logger.js';
 import { RealtimeServer } from './realtime/server.js';
-import { SqliteStore } from './store/sqlite/sqlite-store.js';
+import { openStore } from './store/open-store.js';
+import type { Store } from './store/store.js';
+import { redact } from './store/store-url.js';
 import { version } from './version.js';
 
 export interface AppContext {
   config: Config;
   log: Logger;
-  store: SqliteStore;
+  store: Store;
   domain: Domain;
   http: FastifyInstance;
   realtime: RealtimeServer;
@@ -54,10 +56,15 @@ export async function createAppContext(
   opts: { announce?: (line: string) => void; webRoot?: string } = {},
 ): Promise<AppContext> {
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const store = SqliteStore.open({
-    file: path.join(config.dataDir, 'perch.db'),
-    synchronous: config.sqliteSynchronous,
-  });
+  const store = openStore(
+    config.storeUrl ?? { dialect: 'sqlite', file: path.join(config.dataDir, 'perch.db') },
+    {
+      sqliteSynchronous: config.sqliteSynchronous,
+    },
+  );
+  if (config.storeUrl !== undefined) {
+    log.info({ store: redact(config.storeUrl), dialect: store.dialect }, 'chat store');
+  }
   const applied = await store.migrate();
   if (applied.length > 0) log.info({ migrations: applied }, 'store migrated');
   const bus = new EventBus(log.child({ subsystem: 'events' }));

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
+import { parseStoreUrl } from '../store/store-url.js';
 
 /**
  * The process configuration: one zod schema, read from PERCH_* environment variables only.
@@ -25,6 +26,20 @@ export const configSchema = z.object({
     .min(1)
     .default('./data')
     .describe('PERCH_DATA_DIR: folder for the SQLite store (perch.db) and uploaded files.'),
+  storeUrl: z
+    .string()
+    .min(1)
+    .superRefine((url, ctx) => {
+      try {
+        parseStoreUrl(url);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    })
+    .optional()
+    .describe(
+      'PERCH_STORE_URL: chat store, if not perch.db in PERCH_DATA_DIR: `sqlite:///path/perch.db`, a data folder, or `postgres://user:password@host:5432/database` (PostgreSQL 15 or later). Uploaded files stay in PERCH_DATA_DIR.',
+    ),
   adminPassword: z
     .string()
     .min(8)
@@ -110,6 +125,7 @@ export const envNames: Record<keyof Config, string> = {
   host: 'PERCH_HOST',
   port: 'PERCH_PORT',
   dataDir: 'PERCH_DATA_DIR',
+  storeUrl: 'PERCH_STORE_URL',
   adminPassword: 'PERCH_ADMIN_PASSWORD',
   logLevel: 'PERCH_LOG_LEVEL',
   sqliteSynchronous: 'PERCH_SQLITE_SYNCHRONOUS',
