@@ -141,11 +141,17 @@ export class ComplianceWorker {
         delay = Math.min(Math.max(delay * 2, 1000), 60_000);
         log.warn({ err: message(err), retryInMs: delay }, 'compliance worker: step failed');
       }
+      // Each wait removes its abort listener when it ends, so that listeners do not pile up.
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, delay);
-        this.abort.signal.addEventListener('abort', () => (clearTimeout(t), resolve()), {
-          once: true,
-        });
+        const onAbort = () => {
+          clearTimeout(t);
+          resolve();
+        };
+        const t = setTimeout(() => {
+          this.abort.signal.removeEventListener('abort', onAbort);
+          resolve();
+        }, delay);
+        this.abort.signal.addEventListener('abort', onAbort, { once: true });
       });
     }
   }

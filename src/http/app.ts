@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import Fastify, {
+  LogController,
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyRequest,
@@ -87,7 +88,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
     // No automatic HEAD twins: a HEAD on the download route would count as a file download.
     exposeHeadRoutes: false,
     // One line per request at info level costs more than a chat request itself; see onResponse.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     // Bad URLs and the like are caught by the router before any hook: map them the same way.
     frameworkErrors: (err, request, reply) => sendError(err, request, reply),

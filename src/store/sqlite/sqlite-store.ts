@@ -6,7 +6,7 @@ import { KyselyOps } from '../kysely-store.js';
 import { PostStatements, SqliteTxOps } from './sqlite-tx-ops.js';
 import { runMigrations } from '../migrate.js';
 import type { Database } from '../schema.js';
-import type { Store, StoreOps } from '../store.js';
+import type { ActivityRecord, Store, StoreOps } from '../store.js';
 
 export interface SqliteStoreOptions {
   /** Path of the database file, or ':memory:'. */
@@ -41,6 +41,36 @@ export class SqliteStore extends KyselyOps implements Store {
     super(kysely, 'sqlite');
     this.raw = raw;
     this.kysely = kysely;
+  }
+
+  // Single writes outside an explicit transaction would each commit (and fsync) on their own;
+  // the frequent ones join the group commit instead, so that a thousand clients leaving at once
+  // (a PART each) or marking rooms read cost a few commits, not a thousand.
+  override recordActivity(r: ActivityRecord): Promise<void> {
+    return this.transaction((tx) => tx.recordActivity(r));
+  }
+  override follow(userId: number, roomId: number, lastReadSeq: number, now: number): Promise<void> {
+    return this.transaction((tx) => tx.follow(userId, roomId, lastReadSeq, now));
+  }
+  override unfollow(userId: number, roomId: number): Promise<void> {
+    return this.transaction((tx) => tx.unfollow(userId, roomId));
+  }
+  override markRead(userId: number, roomId: number, seq: number): Promise<void> {
+    return this.transaction((tx) => tx.markRead(userId, roomId, seq));
+  }
+  override markInvitationsSeen(userId: number, ids: number[], now: number): Promise<number> {
+    return this.transaction((tx) => tx.markInvitationsSeen(userId, ids, now));
+  }
+  override createSession(
+    tokenHash: string,
+    userId: number,
+    now: number,
+    expiresAt: number,
+  ): Promise<void> {
+    return this.transaction((tx) => tx.createSession(tokenHash, userId, now, expiresAt));
+  }
+  override revokeSession(tokenHash: string, now: number): Promise<void> {
+    return this.transaction((tx) => tx.revokeSession(tokenHash, now));
   }
 
   static open(opts: SqliteStoreOptions): SqliteStore {
