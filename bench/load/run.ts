@@ -34,6 +34,8 @@ const { values } = parseArgs({
     'per-worker': { type: 'string', default: '6000' },
     'connect-rate': { type: 'string', default: '1000' },
     ramp: { type: 'boolean', default: false },
+    sync: { type: 'string', default: 'full' },
+    'compliance-poll-ms': { type: 'string' },
     step: { type: 'string', default: '1000' },
     help: { type: 'boolean', default: false },
   },
@@ -150,6 +152,10 @@ async function main(): Promise<void> {
       PERCH_LOG_LEVEL: 'warn',
       PERCH_ADMIN_PASSWORD: plan.password,
       PERCH_MAX_BUFFERED_BYTES: String(16 * 1024 * 1024),
+      PERCH_SQLITE_SYNCHRONOUS: values.sync === 'normal' ? 'normal' : 'full',
+      ...(values['compliance-poll-ms']
+        ? { PERCH_COMPLIANCE_POLL_MS: values['compliance-poll-ms'] }
+        : {}),
     },
   });
   const pid = server.proc.pid!;
@@ -211,6 +217,7 @@ async function main(): Promise<void> {
       let posted = 0;
       let received = 0;
       let closed = 0;
+      let generatorCores = 0;
       const codes: Record<string, number> = {};
       for (const s of stats) {
         delivery.merge(s.delivery as Histogram);
@@ -222,6 +229,7 @@ async function main(): Promise<void> {
         posted += s.posted as number;
         received += s.received as number;
         closed += s.closedUnexpectedly as number;
+        generatorCores = Math.max(generatorCores, s.cpuCores as number);
         for (const [k, v] of Object.entries(s.errorCodes as Record<string, number>))
           codes[k] = (codes[k] ?? 0) + v;
       }
@@ -232,6 +240,7 @@ async function main(): Promise<void> {
         users: connectedUsers,
         fes,
         store: values.store,
+        sqlite_synchronous: values.sync,
         rate,
         duration_s: durationS,
         posted,
@@ -258,6 +267,8 @@ async function main(): Promise<void> {
           connectedUsers
         ).toFixed(1),
         cpu_cores_per_fe: +cores.toFixed(3),
+        max_generator_cpu_cores: +generatorCores.toFixed(3),
+        load_generators: stats.length,
         machine: `${os.cpus().length} cores, node ${process.version}`,
       };
       results.push(result);

@@ -49,6 +49,7 @@ let errors = 0;
 let closedUnexpectedly = 0;
 let posted = 0;
 let stopping = false;
+let loadStarted = { cpu: process.cpuUsage(), at: now() };
 const errorCodes: Record<string, number> = {};
 
 function send(parent: unknown): void {
@@ -153,6 +154,7 @@ async function load(cmd: LoadCommand): Promise<void> {
   delivery = new Histogram();
   acks = new Histogram();
   lost = duplicated = received = errors = posted = closedUnexpectedly = 0;
+  loadStarted = { cpu: process.cpuUsage(), at: now() };
   for (const key of Object.keys(errorCodes)) delete errorCodes[key];
   const posters = clients.filter((c) => c.user.postable.length > 0);
   const interval = cmd.rate > 0 ? 1000 / cmd.rate : Infinity;
@@ -207,6 +209,11 @@ function finish(cmd: FinishCommand): void {
     errorCodes,
     closedUnexpectedly,
     connections: clients.length,
+    // Cores this generator used during the load phase: near 1 means it, not the server, limited.
+    cpuCores: (() => {
+      const used = process.cpuUsage(loadStarted.cpu);
+      return (used.user + used.system) / 1000 / (now() - loadStarted.at);
+    })(),
   });
 }
 
