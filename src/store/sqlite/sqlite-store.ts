@@ -49,6 +49,9 @@ export class SqliteStore extends KyselyOps implements Store {
   override recordActivity(r: ActivityRecord): Promise<void> {
     return this.transaction((tx) => tx.recordActivity(r));
   }
+  override deleteActivity(ids: number[]): Promise<void> {
+    return this.transaction((tx) => tx.deleteActivity(ids));
+  }
   override follow(userId: number, roomId: number, lastReadSeq: number, now: number): Promise<void> {
     return this.transaction((tx) => tx.follow(userId, roomId, lastReadSeq, now));
   }
