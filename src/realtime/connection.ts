@@ -65,13 +65,15 @@ export class Connection {
   ) {}
 
   /** Sends an already serialized frame; returns false if the connection is (now) closed. */
-  sendRaw(raw: string): boolean {
+  sendRaw(raw: string | Buffer): boolean {
     if (this.closed) return false;
     if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
       this.cutOff();
       return false;
     }
-    this.ws.send(raw);
+    // A frame fanned out to many connections arrives as one UTF-8 Buffer encoded once;
+    // `binary: false` keeps it a text frame.
+    this.ws.send(raw, { binary: false });
     return true;
   }
 

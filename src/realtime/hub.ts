@@ -177,7 +177,7 @@ export class Hub {
     conn: Connection,
     sub: RoomSubscription,
     message: MessageView,
-    raw: string,
+    raw: string | Buffer,
   ): void {
     if (sub.pending) {
       conn.buffer(sub, message);
@@ -195,7 +195,7 @@ export class Hub {
     frame: Record<string, unknown>,
     except: Connection,
   ): void {
-    const raw = JSON.stringify(frame);
+    const raw = Buffer.from(JSON.stringify(frame));
     for (const conn of state.conns) {
       if (conn !== except && conn.rooms.get(roomId)?.present) conn.sendRaw(raw);
     }
@@ -207,11 +207,9 @@ export class Hub {
       case 'message': {
         const state = this.rooms.get(event.roomId);
         if (!state) return;
-        const raw = JSON.stringify({
-          type: 'message',
-          roomId: event.roomId,
-          message: event.message,
-        });
+        const raw = Buffer.from(
+          JSON.stringify({ type: 'message', roomId: event.roomId, message: event.message }),
+        );
         for (const conn of state.conns) {
           const sub = conn.rooms.get(event.roomId);
           if (sub) this.deliver(conn, sub, event.message, raw);
@@ -280,7 +278,7 @@ export class Hub {
   private toRoom(roomId: number, frame: Record<string, unknown>): void {
     const state = this.rooms.get(roomId);
     if (!state) return;
-    const raw = JSON.stringify(frame);
+    const raw = Buffer.from(JSON.stringify(frame));
     for (const conn of state.conns) conn.sendRaw(raw);
   }
 
