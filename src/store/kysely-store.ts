@@ -7,7 +7,14 @@ import {
   type Expression,
   type SqlBool,
 } from 'kysely';
-import type { Database, MessageTable, PrincipalTable, RoomTable, CategoryTable } from './schema.js';
+import type {
+  CategoryTable,
+  Database,
+  InvitationTable,
+  MessageTable,
+  PrincipalTable,
+  RoomTable,
+} from './schema.js';
 import type {
   ActivityRecord,
   ActivityRow,
@@ -133,6 +140,17 @@ const messageColumnsOfM = [
   'm.state',
   'm.edited_at',
 ] as const;
+
+function toInvitation(r: Selectable<InvitationTable>): Invitation {
+  return {
+    id: n(r.id),
+    userId: n(r.user_id),
+    roomId: n(r.room_id),
+    invitedBy: nn(r.invited_by),
+    createdAt: n(r.created_at),
+    seenAt: nn(r.seen_at),
+  };
+}
 
 function toMessage(r: Omit<Selectable<MessageTable>, 'search'>): Message {
   return {
@@ -1064,14 +1082,7 @@ export class KyselyOps implements StoreOps {
       )
       .returningAll()
       .execute();
-    return rows.map((r) => ({
-      id: n(r.id),
-      userId: n(r.user_id),
-      roomId: n(r.room_id),
-      invitedBy: nn(r.invited_by),
-      createdAt: n(r.created_at),
-      seenAt: nn(r.seen_at),
-    }));
+    return rows.map(toInvitation);
   }
 
   async listInvitations(
@@ -1081,14 +1092,7 @@ export class KyselyOps implements StoreOps {
     let query = this.db.selectFrom('invitations').selectAll().where('user_id', '=', userId);
     if (q.unseenOnly) query = query.where('seen_at', 'is', null);
     const rows = await query.orderBy('id', 'desc').limit(q.limit).execute();
-    return rows.map((r) => ({
-      id: n(r.id),
-      userId: n(r.user_id),
-      roomId: n(r.room_id),
-      invitedBy: nn(r.invited_by),
-      createdAt: n(r.created_at),
-      seenAt: nn(r.seen_at),
-    }));
+    return rows.map(toInvitation);
   }
 
   async markInvitationsSeen(userId: number, ids: number[], now: number): Promise<number> {

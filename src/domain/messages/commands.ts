@@ -14,7 +14,7 @@ import { requireAdmin, requireChat, resolvePrincipals } from '../directory/comma
 import { loadReadableRoom, loadRoom, presentRoom, type RoomView } from '../rooms/commands.js';
 import type { Actor, Domain } from '../types.js';
 import { parseInput } from '../validation.js';
-import { presentMessage, type MessageView } from './present.js';
+import { fileView, presentMessage, type MessageView } from './present.js';
 
 const clientIdSchema = z
   .string()
@@ -71,6 +71,19 @@ export async function presentMessages(d: Domain, messages: Message[]): Promise<M
   return messages.map((m) =>
     presentMessage(m, byId.get(m.authorId), m.fileId === null ? undefined : files.get(m.fileId)),
   );
+}
+
+/** A message by the actor, built from what the command knows without reading it back. */
+function actorMessage(
+  actor: Actor,
+  m: Omit<MessageView, 'author' | 'file'> & { file?: FileRecord },
+): MessageView {
+  const { file, ...rest } = m;
+  return {
+    ...rest,
+    author: { id: actor.userId, name: actor.login, displayName: actor.displayName },
+    file: fileView(file),
+  };
 }
 
 /**
@@ -149,25 +162,18 @@ export async function postMessage(
     throw err;
   }
   d.access.noteSeq(roomId, appended.seq);
-  const message: MessageView = presentMessage(
-    {
-      id: appended.id ?? 0,
-      roomId,
-      seq: appended.seq,
-      authorId: actor.userId,
-      createdAt: appended.createdAt,
-      body: v.text,
-      title: v.title ?? null,
-      alert: v.alert,
-      fileId: file?.id ?? null,
-      clientId: v.clientId ?? null,
-      state: 'normal',
-      editedAt: null,
-    },
-    { id: actor.userId, name: actor.login, displayName: actor.displayName },
+  const message = actorMessage(actor, {
+    id: appended.id,
+    roomId,
+    seq: appended.seq,
+    ts: appended.createdAt,
+    text: v.text,
+    title: v.title ?? null,
+    alert: v.alert,
+    clientId: v.clientId ?? null,
+    state: 'normal',
     file,
-  );
-  message.id = appended.id;
+  });
   d.events.publish({ type: 'message', roomId, message });
   return { message, duplicate: false };
 }
@@ -189,25 +195,18 @@ export async function replay(
   const stored = key.messageId === null ? undefined : await d.store.getMessage(key.messageId);
   const message = stored
     ? (await presentMessages(d, [stored]))[0]!
-    : presentMessage(
-        {
-          id: 0,
-          roomId,
-          seq: key.seq,
-          authorId: actor.userId,
-          createdAt: key.createdAt,
-          body: '',
-          title: null,
-          alert: false,
-          fileId: null,
-          clientId,
-          // Stored messages missing now were cleared by an administrator.
-          state: key.messageId === null ? 'normal' : 'removed',
-          editedAt: null,
-        },
-        { id: actor.userId, name: actor.login, displayName: actor.displayName },
-      );
-  if (!stored) message.id = null;
+    : actorMessage(actor, {
+        id: null,
+        roomId,
+        seq: key.seq,
+        ts: key.createdAt,
+        text: '',
+        title: null,
+        alert: false,
+        clientId,
+        // Stored messages missing now were cleared by an administrator.
+        state: key.messageId === null ? 'normal' : 'removed',
+      });
   return { message, duplicate: true };
 }
 

@@ -32,10 +32,15 @@ export function presentMessage(
     text: m.body,
     title: m.title,
     alert: m.alert,
-    file: file
-      ? { id: file.id, name: file.name, size: file.size, contentType: file.contentType }
-      : null,
+    file: fileView(file),
     clientId: m.clientId,
     state: m.state,
   };
+}
+
+/** How a message shows its attached file. */
+export function fileView(file: FileRecord | undefined): MessageView['file'] {
+  return file
+    ? { id: file.id, name: file.name, size: file.size, contentType: file.contentType }
+    : null;
 }
