@@ -2,6 +2,7 @@
 // client from web/dist, and Debian's Chromium driven by playwright-core. No sleeps: every wait
 // is for a selector or condition, with the default deadline.
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
@@ -48,6 +49,7 @@ describe('web client', () => {
     const scope = { allowed: ['admin', 'alice', 'bob'], creators: ['alice'] };
     await admin.call('POST', '/categories', { name: 'General', ...scope });
     await admin.call('POST', '/categories', { name: 'Engineering', ...scope });
+    await admin.call('POST', '/categories', { name: 'Files', ...scope, fileUpload: true });
     const make = async (name: string, body: Record<string, unknown>) => {
       const r = await admin.call<{ id: number }>('POST', '/rooms', { name, ...body });
       rooms[name] = r.id;
@@ -62,6 +64,7 @@ describe('web client', () => {
       privacy: 'open',
       description: 'Plans for the next quarter',
     });
+    await make('Shared files', { category: 'Files', privacy: 'open' });
     await make('Secret plans', { category: 'Engineering', privacy: 'secret', members: ['alice'] });
     await make('Town hall', {
       category: 'General',
@@ -354,6 +357,78 @@ describe('web client', () => {
       ['alice'],
     );
     await a.context.close();
+  });
+
+  test('a file uploaded in a room downloads with the same bytes; size limit and uploads off are refused', async () => {
+    const a = await user('alice');
+    const b = await user('bob');
+    await a.page.goto(`${server.url}/rooms/${rooms['Shared files']}`);
+    await b.page.goto(`${server.url}/rooms/${rooms['Shared files']}`);
+    await b.page.getByRole('heading', { name: 'Shared files' }).waitFor();
+
+    // Every byte value, so that any re-encoding on the way would show.
+    const bytes = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 7) % 256));
+    await a.page.getByTestId('attach-file').setInputFiles({
+      name: 'report ü.bin',
+      mimeType: 'application/octet-stream',
+      buffer: bytes,
+    });
+    const shown = b.page.locator('li[data-testid=message]', { hasText: 'report ü.bin' });
+    await shown.getByTestId('file').waitFor();
+    assert.match((await shown.getByTestId('file').textContent()) ?? '', /report ü\.bin.*3 KB/);
+    const [download] = await Promise.all([
+      b.page.waitForEvent('download'),
+      shown.getByRole('button', { name: 'Download report ü.bin' }).click(),
+    ]);
+    assert.equal(download.suggestedFilename(), 'report ü.bin');
+    const saved = await readFile((await download.path())!);
+    assert.ok(saved.equals(bytes), 'the downloaded bytes are the uploaded ones');
+
+    // The limit is lowered after Alice signed in: the server refuses and she is told the limit.
+    await admin.call('PATCH', '/settings', { maxFileSizeKb: 1 });
+    try {
+      await a.page.getByTestId('attach-file').setInputFiles({
+        name: 'big.bin',
+        mimeType: 'application/octet-stream',
+        buffer: Buffer.alloc(2048, 1),
+      });
+      const error = a.page.getByTestId('upload-error');
+      await error.waitFor();
+      assert.equal(
+        await error.locator('span').textContent(),
+        'big.bin was not uploaded: The file is larger than the 1 KB limit.',
+      );
+      await error.getByRole('button', { name: 'Dismiss' }).click();
+      await error.waitFor({ state: 'detached' });
+    } finally {
+      await admin.call('PATCH', '/settings', { maxFileSizeKb: 20_000 });
+    }
+    assert.equal(
+      await b.page.locator('li[data-testid=message]', { hasText: 'big.bin' }).count(),
+      0,
+    );
+
+    // A category with files off: no upload control, and the server refuses an upload.
+    await a.page.goto(`${server.url}/rooms/${rooms.Lobby}`);
+    await a.page.getByRole('textbox', { name: 'Message' }).waitFor();
+    assert.equal(await a.page.getByTestId('attach-file').count(), 0);
+    const aliceApi = await Api.signIn(server.url, 'alice', pw.alice);
+    const res = await fetch(`${server.url}/api/v1/rooms/${rooms.Lobby}/files?name=x.txt`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${aliceApi.token}`,
+        'content-type': 'application/octet-stream',
+      },
+      body: 'hello',
+    });
+    assert.equal(res.status, 403);
+    assert.equal(
+      ((await res.json()) as { error: { code: string } }).error.code,
+      'file_upload_disabled',
+    );
+    assert.deepEqual([...pageErrors(a.page), ...pageErrors(b.page)], []);
+    await a.context.close();
+    await b.context.close();
   });
 
   test('screenshots of the main screens at desktop and phone width', async () => {

@@ -12,7 +12,10 @@ export class ApiError extends Error {
   }
 }
 
-/** Calls the HTTP API under /api/v1 with the bearer token; throws ApiError on failure. */
+/**
+ * Calls the HTTP API under /api/v1 with the bearer token; throws ApiError on failure. A `Blob`
+ * body (a file) is sent raw as `application/octet-stream`, anything else as JSON.
+ */
 export async function api<T>(
   token: string | null,
   method: string,
@@ -21,13 +24,15 @@ export async function api<T>(
 ): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
+  const raw = body instanceof Blob;
+  if (body !== undefined)
+    headers['content-type'] = raw ? 'application/octet-stream' : 'application/json';
   let res: Response;
   try {
     res = await fetch(`/api/v1${path}`, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
     });
   } catch {
     throw new ApiError({ code: 'network_error', message: 'the server cannot be reached' });

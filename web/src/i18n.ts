@@ -104,6 +104,22 @@ const en = {
   closeMenu: 'Close menu',
   welcome: 'Pick a room from the sidebar, or find one in the directory.',
   you: 'you',
+  attachFile: 'Attach file',
+  uploading: (name: string) => `Uploading ${name}…`,
+  uploadFailed: (name: string) => `${name} was not uploaded`,
+  file_too_large: 'The file is larger than the size limit.',
+  fileTooLarge: (kb: number) => `The file is larger than the ${kb} KB limit.`,
+  body_too_large: 'The file is larger than this server accepts.',
+  file_upload_disabled: 'File upload is switched off in this room’s category.',
+  file_not_found: 'This file is no longer available.',
+  dismiss: 'Dismiss',
+  download: (name: string) => `Download ${name}`,
+  fileSize: (bytes: number) =>
+    bytes < 1024
+      ? `${bytes} B`
+      : bytes < 1024 * 1024
+        ? `${Math.ceil(bytes / 1024)} KB`
+        : `${(bytes / 1048576).toFixed(1)} MB`,
 };
 
 type Strings = typeof en;
@@ -213,6 +229,16 @@ const it: Strings = {
   closeMenu: 'Chiudi menu',
   welcome: 'Scegli una stanza dalla barra laterale o cercane una nell’elenco.',
   you: 'tu',
+  attachFile: 'Allega file',
+  uploading: (name: string) => `Caricamento di ${name}…`,
+  uploadFailed: (name: string) => `${name} non è stato caricato`,
+  file_too_large: 'Il file supera il limite di dimensione.',
+  fileTooLarge: (kb: number) => `Il file supera il limite di ${kb} KB.`,
+  body_too_large: 'Il file è più grande di quanto questo server accetti.',
+  file_upload_disabled: 'Il caricamento di file è disattivato nella categoria di questa stanza.',
+  file_not_found: 'Questo file non è più disponibile.',
+  dismiss: 'Chiudi',
+  download: (name: string) => `Scarica ${name}`,
 };
 
 function pick(): { lang: string; t: Strings } {

@@ -27,6 +27,14 @@ export interface PendingPost {
   error?: string;
 }
 
+/** A file being uploaded into a room, or one the server refused (shown until dismissed). */
+export interface UploadState {
+  clientId: string;
+  name: string;
+  status: 'uploading' | 'failed';
+  error?: { code: string; message: string; details?: Record<string, unknown> };
+}
+
 export interface RoomState {
   id: number;
   room?: RoomView;
@@ -41,6 +49,7 @@ export interface RoomState {
   open: boolean;
   roster?: RosterInfo;
   pending: PendingPost[];
+  uploads: UploadState[];
   error?: { code: string; message: string };
 }
 
@@ -102,6 +111,7 @@ export class Model {
         joined: false,
         open: false,
         pending: [],
+        uploads: [],
       };
       this.state.rooms.set(id, rs);
     }
@@ -499,6 +509,59 @@ export class Model {
         error: e.code === 'post_not_allowed' ? e.code : e.message,
       });
     }
+  }
+
+  // --- files -------------------------------------------------------------------------------
+
+  /**
+   * Uploads a file into the room (`POST /rooms/:id/files`); the server posts the message that
+   * links to it, which arrives like any other. A refusal (size limit, uploads off) stays shown.
+   */
+  async uploadFile(id: number, file: File): Promise<void> {
+    const up: UploadState = { clientId: newClientId(), name: file.name, status: 'uploading' };
+    const limitKb = this.state.limits?.maxFileSizeKb;
+    if (limitKb !== undefined && file.size > limitKb * 1024) {
+      // The server would refuse it the same way; no need to send it first.
+      const error = { code: 'file_too_large', message: 'file too large', details: { limitKb } };
+      this.patchRoom(id, {
+        uploads: [...this.room(id).uploads, { ...up, status: 'failed', error }],
+      });
+      return;
+    }
+    this.patchRoom(id, { uploads: [...this.room(id).uploads, up] });
+    const query = new URLSearchParams({
+      name: file.name,
+      contentType: /^[\w.+-]+\/[\w.+-]+$/.test(file.type) ? file.type : 'application/octet-stream',
+      clientId: up.clientId,
+    });
+    try {
+      await this.http('POST', `/rooms/${id}/files?${query.toString()}`, file);
+      this.dismissUpload(id, up.clientId);
+    } catch (err) {
+      const e =
+        err instanceof ApiError ? err : new ApiError({ code: 'error', message: String(err) });
+      this.patchRoom(id, {
+        uploads: this.room(id).uploads.map((u) =>
+          u.clientId === up.clientId
+            ? {
+                ...u,
+                status: 'failed',
+                error: { code: e.code, message: e.message, details: e.details },
+              }
+            : u,
+        ),
+      });
+    }
+  }
+
+  dismissUpload(id: number, clientId: string): void {
+    this.patchRoom(id, { uploads: this.room(id).uploads.filter((u) => u.clientId !== clientId) });
+  }
+
+  /** A short-lived download URL for a file (the URL itself is the credential). */
+  async fileLink(fileId: number): Promise<string> {
+    const reply = await this.http<{ url: string }>('GET', `/files/${fileId}/link`);
+    return reply.url;
   }
 
   private replacePending(id: number, p: PendingPost): void {

@@ -24,6 +24,7 @@ export interface ServerLimits {
   defaultHistory: number;
   maxHistoryPage: number;
   maxMessageChars: number;
+  maxFileSizeKb: number;
   participantUpdateLimit: number;
   searchLimit: number;
 }

@@ -1,10 +1,19 @@
 import { useRef, useState } from 'preact/hooks';
-import { t } from '../i18n.js';
-import type { PendingPost } from '../model.js';
+import { errorText, t } from '../i18n.js';
+import type { PendingPost, UploadState } from '../model.js';
 import type { RoomView } from '../types.js';
 import { useModel } from './hooks.js';
 
-export function Composer({ id, room }: { id: number; room: RoomView; pending: PendingPost[] }) {
+export function Composer({
+  id,
+  room,
+  uploads,
+}: {
+  id: number;
+  room: RoomView;
+  pending: PendingPost[];
+  uploads: UploadState[];
+}) {
   const [model, state] = useModel();
   const [text, setText] = useState('');
   const [title, setTitle] = useState('');
@@ -88,10 +97,62 @@ export function Composer({ id, room }: { id: number; room: RoomView; pending: Pe
           />
           {t.alert}
         </label>
+        {room.fileUpload && (
+          <label class="button secondary file-button">
+            <span aria-hidden="true">📎</span> {t.attachFile}
+            <input
+              type="file"
+              class="visually-hidden"
+              data-testid="attach-file"
+              onChange={(e) => {
+                const input = e.currentTarget;
+                for (const f of Array.from(input.files ?? [])) void model.uploadFile(id, f);
+                input.value = '';
+              }}
+            />
+          </label>
+        )}
         <span id="composer-hint" class="muted small">
           {t.composerHint}
         </span>
       </div>
+      {uploads.length > 0 && <Uploads id={id} uploads={uploads} />}
     </form>
   );
+}
+
+function Uploads({ id, uploads }: { id: number; uploads: UploadState[] }) {
+  const [model] = useModel();
+  return (
+    <ul class="uploads" data-testid="uploads">
+      {uploads.map((u) =>
+        u.status === 'uploading' ? (
+          <li key={u.clientId} role="status" class="muted small">
+            {t.uploading(u.name)}
+          </li>
+        ) : (
+          <li key={u.clientId} role="alert" class="upload-failed" data-testid="upload-error">
+            <span>
+              {t.uploadFailed(u.name)}: {uploadErrorText(u.error)}
+            </span>
+            <button
+              type="button"
+              class="link-button"
+              onClick={() => model.dismissUpload(id, u.clientId)}
+            >
+              {t.dismiss}
+            </button>
+          </li>
+        ),
+      )}
+    </ul>
+  );
+}
+
+function uploadErrorText(error: UploadState['error']): string {
+  if (!error) return '';
+  const limitKb = error.details?.limitKb;
+  if (error.code === 'file_too_large' && typeof limitKb === 'number')
+    return t.fileTooLarge(limitKb);
+  return errorText(error.code, error.message);
 }

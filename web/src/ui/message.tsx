@@ -1,6 +1,9 @@
-import { lang, t } from '../i18n.js';
+import { useState } from 'preact/hooks';
+import { ApiError } from '../api.js';
+import { errorText, lang, t } from '../i18n.js';
 import { linkify } from '../logic.js';
 import type { MessageView } from '../types.js';
+import { useModel } from './hooks.js';
 import { Link } from './link.js';
 
 const timeFormat = new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit' });
@@ -24,6 +27,53 @@ export function MessageText({ text }: { text: string }) {
         ),
       )}
     </>
+  );
+}
+
+/**
+ * A file attached to a message. The download URL carries a short-lived token, so it is fetched
+ * on click rather than rendered into the page.
+ */
+function FileLink({ file }: { file: NonNullable<MessageView['file']> }) {
+  const [model] = useModel();
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  async function download() {
+    setError(null);
+    setBusy(true);
+    try {
+      const a = document.createElement('a');
+      a.href = await model.fileLink(file.id);
+      a.download = file.name;
+      a.rel = 'noopener';
+      a.click();
+    } catch (err) {
+      setError(err instanceof ApiError ? errorText(err.code, err.message) : String(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <div class="file" data-testid="file">
+      <button
+        type="button"
+        class="secondary file-download"
+        disabled={busy}
+        aria-label={t.download(file.name)}
+        onClick={() => void download()}
+      >
+        <span aria-hidden="true">📎</span>
+        <span class="file-name">{file.name}</span>
+        <span class="muted small">{t.fileSize(file.size)}</span>
+      </button>
+      {error && (
+        <span role="alert" class="field-error small">
+          {error}
+        </span>
+      )}
+    </div>
   );
 }
 
@@ -54,11 +104,7 @@ export function Message({ m, highlight }: { m: MessageView; highlight?: boolean 
           <MessageText text={m.text} />
         </div>
       )}
-      {m.file && (
-        <div class="file">
-          📎 {m.file.name} ({Math.ceil(m.file.size / 1024)} KB)
-        </div>
-      )}
+      {m.file && <FileLink file={m.file} />}
     </li>
   );
 }

@@ -73,7 +73,7 @@ export function RoomPage({ id, seq }: { id: number; seq?: number }) {
       <div class="room-body">
         <div class="room-main">
           <History id={id} rs={rs} seq={seq} />
-          <Composer id={id} room={room} pending={rs.pending} />
+          <Composer id={id} room={room} pending={rs.pending} uploads={rs.uploads} />
         </div>
         {showInfo && <RoomInfo room={room} rs={rs} />}
       </div>
