@@ -1,9 +1,10 @@
 // The WebSocket protocol end to end against one real server process: live chat, reconnect
 // with backfill, batch join, history, search, roster and its participant-update limit,
-// removal, rate limiting and bad frames.
+// removal, rate limiting and bad frames. The server's store is SQLite unless PERCH_TEST_DIALECT
+// says postgres (chat-postgres.test.ts runs this whole suite again on PostgreSQL).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { cleanup, startServer, type TestServer } from '../harness/server.js';
+import { cleanup, serverDialect, startServer, type TestServer } from '../harness/server.js';
 import { connect, type Frame, type WsClient } from '../harness/ws-client.js';
 import {
   adminHttp,
@@ -27,7 +28,7 @@ import {
 const maxFrameBytes = 16_384;
 const logins = ['alice', 'bob', 'carol', 'dave'] as const;
 
-describe('WebSocket protocol', () => {
+describe(`WebSocket protocol (${serverDialect()} store)`, () => {
   let server: TestServer;
   let admin: Http;
   let users: Record<(typeof logins)[number], TestUser>;

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { testCluster } from './postgres.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const defaultEntry = path.join(repoRoot, 'src', 'main.ts');
@@ -28,6 +29,10 @@ export interface TestServer {
   host: string;
   port: number;
   dataDir: string;
+  /** The chat store's dialect: SQLite in the data dir, or a PostgreSQL database. */
+  dialect: 'sqlite' | 'postgres';
+  /** PERCH_STORE_URL given to the server (PostgreSQL only). */
+  storeUrl: string | undefined;
   /** Password of the `admin` user created on first start. */
   adminPassword: string;
   /** The current server process; replaced by restart(). */
@@ -51,6 +56,26 @@ export interface StartServerOptions {
   host?: string;
   /** Script to run instead of src/main.ts (for the harness's own tests). */
   entry?: string;
+  /**
+   * The chat store: `sqlite` (a file in the data dir) or `postgres` (a fresh database in this
+   * test process's cluster, dropped by cleanup()). Default: PERCH_TEST_DIALECT, else sqlite.
+   */
+  dialect?: 'sqlite' | 'postgres';
+  /**
+   * An existing PostgreSQL store to share (front ends of one pool); cleanup() leaves it. Implies
+   * dialect postgres.
+   */
+  storeUrl?: string;
+  /** The `admin` password; servers sharing a store must share it. Default: generated. */
+  adminPassword?: string;
+}
+
+/** The dialect end-to-end servers use when a test does not say: PERCH_TEST_DIALECT, else sqlite. */
+export function serverDialect(): 'sqlite' | 'postgres' {
+  const value = process.env.PERCH_TEST_DIALECT;
+  if (value === undefined || value === '' || value === 'sqlite') return 'sqlite';
+  if (value === 'postgres') return value;
+  throw new Error(`PERCH_TEST_DIALECT must be sqlite or postgres, not "${value}"`);
 }
 
 /** Creates a fresh temp directory under the OS temp dir. */
@@ -69,6 +94,7 @@ export async function cleanup(target: string | TestServer): Promise<void> {
   }
   if (isRunning(target.proc)) await target.stop();
   await rm(target.dataDir, { recursive: true, force: true });
+  await (target as ServerProcess).dropOwnDatabase();
 }
 
 /** Finds a port that is free on host right now by binding port 0 and releasing it. */
@@ -88,12 +114,27 @@ export async function startServer(opts: StartServerOptions = {}): Promise<TestSe
   const host = opts.host ?? '127.0.0.1';
   const dataDir = opts.dataDir ?? (await tempDir());
   const port = await freePort(host);
+  const dialect = opts.storeUrl !== undefined ? 'postgres' : (opts.dialect ?? serverDialect());
+  let storeUrl = opts.storeUrl;
+  let ownDatabase: string | undefined;
+  if (dialect === 'postgres' && storeUrl === undefined) {
+    // A copy of the migrated template: the server bootstraps its administrator itself.
+    const db = await (await testCluster()).createDatabase();
+    storeUrl = db.url;
+    ownDatabase = db.name;
+  }
   const server = new ServerProcess({
     host,
     port,
     dataDir,
-    adminPassword: generatePassword(),
-    extraEnv: opts.env ?? {},
+    dialect,
+    storeUrl,
+    ownDatabase,
+    adminPassword: opts.adminPassword ?? generatePassword(),
+    extraEnv: {
+      ...(storeUrl === undefined ? {} : { PERCH_STORE_URL: storeUrl }),
+      ...opts.env,
+    },
     entry: opts.entry ?? defaultEntry,
   });
   try {
@@ -101,6 +142,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<TestSe
   } catch (error) {
     // The error carries the output; a temp dir the caller never saw is just litter.
     if (opts.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
+    await server.dropOwnDatabase();
     throw error;
   }
   return server;
@@ -110,6 +152,10 @@ interface ServerSettings {
   host: string;
   port: number;
   dataDir: string;
+  dialect: 'sqlite' | 'postgres';
+  storeUrl: string | undefined;
+  /** A database made for this server alone, dropped by cleanup(). */
+  ownDatabase: string | undefined;
   adminPassword: string;
   extraEnv: Record<string, string>;
   entry: string;
@@ -143,6 +189,8 @@ class ServerProcess implements TestServer {
   readonly host: string;
   readonly port: number;
   readonly dataDir: string;
+  readonly dialect: 'sqlite' | 'postgres';
+  readonly storeUrl: string | undefined;
   readonly adminPassword: string;
   proc!: ChildProcess;
 
@@ -156,6 +204,8 @@ class ServerProcess implements TestServer {
     this.host = settings.host;
     this.port = settings.port;
     this.dataDir = settings.dataDir;
+    this.dialect = settings.dialect;
+    this.storeUrl = settings.storeUrl;
     this.adminPassword = settings.adminPassword;
     const hostInUrl = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
     this.url = `http://${hostInUrl}:${settings.port}`;
@@ -258,6 +308,14 @@ class ServerProcess implements TestServer {
 
   logs(): string {
     return this.#log.text();
+  }
+
+  /** Drops the PostgreSQL database made for this server, if any; safe to call twice. */
+  async dropOwnDatabase(): Promise<void> {
+    const name = this.#settings.ownDatabase;
+    if (name === undefined) return;
+    this.#settings.ownDatabase = undefined;
+    await (await testCluster()).dropDatabase(name);
   }
 
   #env(): NodeJS.ProcessEnv {
