@@ -3,8 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Argon2Hasher } from './auth/argon2-hasher.js';
-import { openSqliteComplianceStore } from './compliance/sqlite-compliance-store.js';
-import { ComplianceWorker } from './compliance/worker.js';
+import { ComplianceThread } from './compliance/compliance-thread.js';
 import type { Config } from './config/config.js';
 import { bootstrap } from './domain/directory/commands.js';
 import { createDomain } from './domain/index.js';
@@ -16,7 +15,7 @@ import type { Logger } from './logger.js';
 import { RealtimeServer } from './realtime/server.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
-import { redact } from './store/store-url.js';
+import { parseStoreUrl, redact } from './store/store-url.js';
 import { version } from './version.js';
 
 export interface AppContext {
@@ -26,7 +25,7 @@ export interface AppContext {
   domain: Domain;
   http: FastifyInstance;
   realtime: RealtimeServer;
-  compliance: ComplianceWorker;
+  compliance: ComplianceThread;
   /** The address actually listened on (port resolved when 0 was asked). */
   address(): { host: string; port: number };
   listen(): Promise<void>;
@@ -56,12 +55,11 @@ export async function createAppContext(
   opts: { announce?: (line: string) => void; webRoot?: string } = {},
 ): Promise<AppContext> {
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const store = openStore(
-    config.storeUrl ?? { dialect: 'sqlite', file: path.join(config.dataDir, 'perch.db') },
-    {
-      sqliteSynchronous: config.sqliteSynchronous,
-    },
-  );
+  const location =
+    config.storeUrl === undefined
+      ? { dialect: 'sqlite' as const, file: path.join(config.dataDir, 'perch.db') }
+      : parseStoreUrl(config.storeUrl);
+  const store = openStore(location, { sqliteSynchronous: config.sqliteSynchronous });
   if (config.storeUrl !== undefined) {
     log.info({ store: redact(config.storeUrl), dialect: store.dialect }, 'chat store');
   }
@@ -94,11 +92,13 @@ export async function createAppContext(
       );
     }
   }
-  // Moves the outbox into compliance.db and runs the adapters; never blocks chat.
-  const compliance = new ComplianceWorker({
+  // Moves the outbox into compliance.db and runs the adapters in a worker thread with its own
+  // connections, so that its synchronous SQLite work never stalls chat.
+  const compliance = new ComplianceThread({
     chat: store,
-    openStore: async () =>
-      openSqliteComplianceStore({ file: path.join(config.dataDir, 'compliance.db') }),
+    chatLocation: location,
+    sqliteSynchronous: config.sqliteSynchronous,
+    complianceFile: path.join(config.dataDir, 'compliance.db'),
     log: log.child({ subsystem: 'compliance' }),
     outputRoot: config.complianceOutputDir ?? path.join(config.dataDir, 'compliance'),
     adapterDir: config.complianceAdapterDir ?? path.join(config.dataDir, 'compliance-adapters'),

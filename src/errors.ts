@@ -258,7 +258,7 @@ export class MessageNotFoundError extends NotFoundError {
 
 /** The compliance worker does not run in this process (e.g. an app built without it). */
 export class ComplianceUnavailableError extends PerchError {
-  constructor() {
-    super('compliance_unavailable', 503, 'the compliance worker is not running in this process');
+  constructor(detail = 'the compliance worker is not running in this process') {
+    super('compliance_unavailable', 503, detail);
   }
 }

@@ -12,9 +12,21 @@ import type {
   NewComplianceRecord,
 } from './types.js';
 
+/** What the worker needs of the chat store: its outbox, and the names of users and rooms. */
+export type ComplianceChat = Pick<
+  Store,
+  | 'readActivity'
+  | 'deleteActivity'
+  | 'countActivity'
+  | 'getPrincipals'
+  | 'getRoom'
+  | 'getCategory'
+  | 'getSettings'
+>;
+
 export interface ComplianceWorkerOptions {
   /** The chat store, whose outbox is drained. */
-  chat: Store;
+  chat: ComplianceChat;
   /** Opens the compliance store; called again after a failure to open. */
   openStore: () => Promise<ComplianceStore>;
   log: Logger;
@@ -62,6 +74,19 @@ export interface ComplianceStatus {
   lastError: string | null;
   runInterval: number;
   adapters: AdapterStatus[];
+  /** The worker thread that does all of the above (set by ComplianceThread). */
+  worker?: WorkerThreadStatus;
+}
+
+export interface WorkerThreadStatus {
+  /** `running`, `restarting` (it died; a new one starts after a backoff) or `stopped`. */
+  state: 'running' | 'restarting' | 'stopped';
+  /** The thread id of the running worker (never 0, the main thread's). */
+  threadId: number | null;
+  /** How many times the thread died and was started again. */
+  restarts: number;
+  lastExit: string | null;
+  lastExitAt: string | null;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());

@@ -95,7 +95,9 @@ export const complianceConfigPatchSchema = z
   .strict();
 
 /** The stored configuration (defaults when none is stored or it no longer validates). */
-export async function readComplianceConfig(store: Store): Promise<ComplianceConfig> {
+export async function readComplianceConfig(
+  store: Pick<Store, 'getSettings'>,
+): Promise<ComplianceConfig> {
   const raw = (await store.getSettings())[COMPLIANCE_SETTING];
   if (raw !== undefined) {
     const parsed = complianceConfigSchema.safeParse(JSON.parse(raw));

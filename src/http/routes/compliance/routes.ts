@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ComplianceWorker } from '../../../compliance/worker.js';
+import type { ComplianceThread } from '../../../compliance/compliance-thread.js';
 import {
   complianceConfigPatchSchema,
   complianceConfigSchema,
@@ -11,7 +11,7 @@ import { ComplianceUnavailableError } from '../../../errors.js';
 import { defineRoute, type AnyRoute } from '../../registry.js';
 
 /** What the routes need from the compliance worker. */
-export type ComplianceControl = Pick<ComplianceWorker, 'status' | 'runNow'>;
+export type ComplianceControl = Pick<ComplianceThread, 'status' | 'runNow' | 'call'>;
 
 const adapterStatusSchema = z.object({
   name: z.string(),
@@ -37,6 +37,16 @@ export const complianceStatusSchema = z.object({
   lastError: z.string().nullable(),
   runInterval: z.number().describe('Seconds between adapter runs in effect.'),
   adapters: z.array(adapterStatusSchema),
+  worker: z
+    .object({
+      state: z.enum(['running', 'restarting', 'stopped']),
+      threadId: z.number().nullable(),
+      restarts: z.number(),
+      lastExit: z.string().nullable(),
+      lastExitAt: z.string().nullable(),
+    })
+    .optional()
+    .describe('The worker thread: running, or restarting after it died (with backoff).'),
 });
 
 /** /api/v1/compliance: configuration, status and an immediate run (administrators only). */
@@ -63,6 +73,7 @@ export function complianceRoutes(control?: ComplianceControl): AnyRoute[] {
         'Keys given replace the stored ones; `adapters` is replaced as a whole list. The change is itself captured (COMPLIANCE_CONFIG_CHANGED).',
       tags: ['compliance'],
       auth: 'admin',
+      audit: 'compliance.set',
       body: complianceConfigPatchSchema,
       response: {
         status: 200,
@@ -89,6 +100,7 @@ export function complianceRoutes(control?: ComplianceControl): AnyRoute[] {
       summary: 'Drain the outbox and run every enabled adapter now (administrators)',
       tags: ['compliance'],
       auth: 'admin',
+      audit: 'compliance.run',
       response: {
         status: 200,
         description: 'The status after the run.',
