@@ -256,6 +256,25 @@ export class MessageNotFoundError extends NotFoundError {
   }
 }
 
+export class TopicFeedNotFoundError extends NotFoundError {
+  constructor() {
+    super('feed_not_found', 'topic feed not found');
+  }
+}
+
+export class TopicFeedNameTakenError extends ConflictError {
+  constructor(name: string) {
+    super('feed_name_taken', `you already have a topic feed named ${JSON.stringify(name)}`);
+  }
+}
+
+/** A user keeps at most `limit` topic feeds. */
+export class TooManyTopicFeedsError extends ConflictError {
+  constructor(limit: number) {
+    super('too_many_feeds', `at most ${limit} topic feeds per user`, { limit });
+  }
+}
+
 /** The compliance worker does not run in this process (e.g. an app built without it). */
 export class ComplianceUnavailableError extends PerchError {
   constructor(detail = 'the compliance worker is not running in this process') {

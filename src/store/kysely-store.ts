@@ -14,6 +14,7 @@ import type {
   MessageTable,
   PrincipalTable,
   RoomTable,
+  TopicFeedTable,
 } from './schema.js';
 import type {
   ActivityRecord,
@@ -51,6 +52,7 @@ import type {
   RoomSummary,
   SessionRecord,
   StoreOps,
+  TopicFeed,
   Viewer,
 } from './store.js';
 import { messageSearchQuery, messageSearchVector } from './postgres/text-search.js';
@@ -63,6 +65,17 @@ const nn = (v: unknown): number | null => (v === null || v === undefined ? null 
 /** Case-folded key used for uniqueness of logins and names. */
 export function nameKey(name: string): string {
   return name.normalize('NFKC').toLowerCase();
+}
+
+function toTopicFeed(r: Selectable<TopicFeedTable>): TopicFeed {
+  return {
+    id: n(r.id),
+    userId: n(r.user_id),
+    name: r.name,
+    keywords: JSON.parse(r.keywords) as string[],
+    createdAt: n(r.created_at),
+    updatedAt: n(r.updated_at),
+  };
 }
 
 function toPrincipal(r: Selectable<PrincipalTable>): Principal {
@@ -1254,6 +1267,68 @@ export class KyselyOps implements StoreOps {
         .where('id', 'in', ids.slice(i, i + 500))
         .execute();
     }
+  }
+
+  // ---------------------------------------------------------------- topic feeds
+
+  async listTopicFeeds(userId: number): Promise<TopicFeed[]> {
+    const rows = await this.db
+      .selectFrom('topic_feeds')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .orderBy('id')
+      .execute();
+    return rows.map(toTopicFeed);
+  }
+
+  async createTopicFeed(
+    f: { userId: number; name: string; keywords: string[] },
+    now: number,
+  ): Promise<TopicFeed> {
+    const row = await this.db
+      .insertInto('topic_feeds')
+      .values({
+        user_id: f.userId,
+        name: f.name,
+        name_key: nameKey(f.name),
+        keywords: JSON.stringify(f.keywords),
+        created_at: now,
+        updated_at: now,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toTopicFeed(row);
+  }
+
+  async updateTopicFeed(
+    userId: number,
+    id: number,
+    patch: { name?: string; keywords?: string[] },
+    now: number,
+  ): Promise<TopicFeed | undefined> {
+    const values: Updateable<TopicFeedTable> = { updated_at: now };
+    if (patch.name !== undefined) {
+      values.name = patch.name;
+      values.name_key = nameKey(patch.name);
+    }
+    if (patch.keywords !== undefined) values.keywords = JSON.stringify(patch.keywords);
+    const row = await this.db
+      .updateTable('topic_feeds')
+      .set(values)
+      .where('user_id', '=', userId)
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst();
+    return row ? toTopicFeed(row) : undefined;
+  }
+
+  async deleteTopicFeed(userId: number, id: number): Promise<boolean> {
+    const res = await this.db
+      .deleteFrom('topic_feeds')
+      .where('user_id', '=', userId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return n(res.numDeletedRows) > 0;
   }
 }
 

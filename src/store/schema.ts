@@ -172,6 +172,18 @@ export interface ActivityOutboxTable {
   payload: string;
 }
 
+/** A user's keyword filter across followed rooms (migration 003). */
+export interface TopicFeedTable {
+  id: Generated<number>;
+  user_id: number;
+  name: string;
+  name_key: string;
+  /** JSON array of strings. */
+  keywords: string;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Database {
   principals: PrincipalTable;
   group_members: GroupMemberTable;
@@ -192,4 +204,5 @@ export interface Database {
   follows: FollowTable;
   files: FileTable;
   activity_outbox: ActivityOutboxTable;
+  topic_feeds: TopicFeedTable;
 }

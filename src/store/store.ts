@@ -278,6 +278,16 @@ export interface ActivityRow extends ActivityRecord {
   id: number;
 }
 
+/** A user's topic feed: messages in followed rooms that contain any of the keywords. */
+export interface TopicFeed {
+  id: number;
+  userId: number;
+  name: string;
+  keywords: string[];
+  createdAt: number;
+  updatedAt: number;
+}
+
 /** Operations available inside and outside a transaction. */
 export interface StoreOps {
   // directory
@@ -390,6 +400,23 @@ export interface StoreOps {
   readActivity(afterId: number, limit: number): Promise<ActivityRow[]>;
   /** Deletes the outbox rows with these ids (once the compliance store holds them). */
   deleteActivity(ids: number[]): Promise<void>;
+  // topic feeds
+  /** A user's feeds, oldest first. */
+  listTopicFeeds(userId: number): Promise<TopicFeed[]>;
+  /** Adds a feed; throws when the user already has one of that name (any case). */
+  createTopicFeed(
+    f: { userId: number; name: string; keywords: string[] },
+    now: number,
+  ): Promise<TopicFeed>;
+  /** Changes one of the user's feeds; undefined when the user has no feed with that id. */
+  updateTopicFeed(
+    userId: number,
+    id: number,
+    patch: { name?: string; keywords?: string[] },
+    now: number,
+  ): Promise<TopicFeed | undefined>;
+  /** Deletes one of the user's feeds; false when there was none. */
+  deleteTopicFeed(userId: number, id: number): Promise<boolean>;
 }
 
 export interface Store extends StoreOps {

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Dialect } from '../store.js';
 import * as m001 from './001-initial.js';
+import * as m003 from './003-topic-feeds.js';
 
 export interface Migration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -9,4 +10,5 @@ export interface Migration {
 /** Every migration, listed explicitly and applied in key order. Never edit a shipped one. */
 export const migrations: Record<string, Migration> = {
   '001': m001,
+  '003': m003,
 };

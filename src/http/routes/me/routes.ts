@@ -7,8 +7,17 @@ import {
   markRead,
   unfollowRoom,
 } from '../../../domain/me/commands.js';
+import {
+  createTopicFeed,
+  deleteTopicFeed,
+  feedPatchSchema,
+  FeedLimits,
+  listTopicFeeds,
+  newFeedSchema,
+  updateTopicFeed,
+} from '../../../domain/me/feeds.js';
 import { defineRoute, type AnyRoute } from '../../registry.js';
-import { boolString, idString, intString } from '../../schemas.js';
+import { boolString, idParams, idString, intString } from '../../schemas.js';
 
 const roomParams = z.object({ roomId: idString });
 
@@ -80,5 +89,48 @@ export const meRoutes: AnyRoute[] = [
     body: z.object({ ids: z.array(z.number().int().positive()).min(1).max(1000) }).strict(),
     response: { status: 200, description: '`{ updated }`.' },
     handler: ({ domain, actor, body }) => markInvitationsSeen(domain, actor, body),
+  }),
+  defineRoute({
+    method: 'GET',
+    url: '/api/v1/me/feeds',
+    summary: 'Your topic feeds: keyword filters across the rooms you follow',
+    tags: ['me'],
+    auth: 'user',
+    response: { status: 200, description: '`[{ id, name, keywords, createdAt, updatedAt }]`.' },
+    handler: ({ domain, actor }) => listTopicFeeds(domain, actor),
+  }),
+  defineRoute({
+    method: 'POST',
+    url: '/api/v1/me/feeds',
+    summary: 'Add a topic feed',
+    description: `At most ${FeedLimits.feedsPerUser} feeds per user (\`too_many_feeds\`, 409), names unique per user in any case (\`feed_name_taken\`, 409), 1–${FeedLimits.keywordsPerFeed} keywords of at most ${FeedLimits.keywordChars} characters.`,
+    tags: ['me'],
+    auth: 'user',
+    body: newFeedSchema,
+    response: { status: 201, description: 'The feed.' },
+    handler: ({ domain, actor, body }) => createTopicFeed(domain, actor, body),
+  }),
+  defineRoute({
+    method: 'PATCH',
+    url: '/api/v1/me/feeds/:id',
+    summary: 'Rename a topic feed or replace its keywords',
+    tags: ['me'],
+    auth: 'user',
+    params: idParams,
+    body: feedPatchSchema,
+    response: { status: 200, description: 'The feed after the change.' },
+    handler: ({ domain, actor, params, body }) => updateTopicFeed(domain, actor, params.id, body),
+  }),
+  defineRoute({
+    method: 'DELETE',
+    url: '/api/v1/me/feeds/:id',
+    summary: 'Delete a topic feed',
+    tags: ['me'],
+    auth: 'user',
+    params: idParams,
+    response: { status: 204, description: 'Deleted.', contentType: null },
+    handler: async ({ domain, actor, params }) => {
+      await deleteTopicFeed(domain, actor, params.id);
+    },
   }),
 ];
