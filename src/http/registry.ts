@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { AdminRequiredError, UnauthenticatedError } from '../errors.js';
+import { audited } from '../domain/audit/commands.js';
 import { authenticate } from '../domain/directory/commands.js';
 import type { Domain } from '../domain/types.js';
 import { parseInput } from '../domain/validation.js';
@@ -57,6 +58,11 @@ export interface RouteSpec<
   description?: string;
   tags: string[];
   auth: AuthLevel;
+  /**
+   * The stable action name (`user.set`, `room.remove`) of a call that changes administration:
+   * every such call, ok or refused, is written to the admin audit trail by the registry.
+   */
+  audit?: string;
   params?: P;
   query?: Q;
   body?: B;
@@ -123,7 +129,16 @@ export function registerRoutes(app: FastifyInstance, domain: Domain, routes: Any
           : async (request) => {
               const token = bearerToken(request);
               const actor = await authenticate(domain, token);
-              if (spec.auth === 'admin' && !actor.isAdmin) throw new AdminRequiredError();
+              if (spec.auth === 'admin' && !actor.isAdmin) {
+                const refused = new AdminRequiredError();
+                // A refused attempt is audited too: who tried to administer is worth knowing.
+                if (spec.audit) {
+                  await audited(domain, actor, auditCall(spec, request), () =>
+                    Promise.reject(refused),
+                  );
+                }
+                throw refused;
+              }
               callers.set(request, { token, actor });
             },
       handler: async (request, reply) => {
@@ -154,7 +169,10 @@ export function registerRoutes(app: FastifyInstance, domain: Domain, routes: Any
             return actor;
           },
         };
-        const result = await spec.handler(call);
+        const result =
+          spec.audit && actor
+            ? await audited(domain, actor, auditCall(spec, request), () => spec.handler(call))
+            : await spec.handler(call);
         if (result === reply) return reply;
         if (result instanceof Answer) return reply.code(result.status).send(result.body);
         if (result === undefined) return reply.code(204).send();
@@ -162,4 +180,19 @@ export function registerRoutes(app: FastifyInstance, domain: Domain, routes: Any
       },
     });
   }
+}
+
+/** The audit view of a request: inputs as received (before parsing), so refusals show them too. */
+function auditCall(spec: AnyRoute, request: FastifyRequest) {
+  const body = Buffer.isBuffer(request.body) ? { bytes: request.body.length } : request.body;
+  return {
+    action: spec.audit!,
+    method: spec.method,
+    path: request.url.split('?')[0]!,
+    params: {
+      path: request.params as Record<string, unknown> | undefined,
+      query: request.query as Record<string, unknown> | undefined,
+      body: body ?? undefined,
+    },
+  };
 }

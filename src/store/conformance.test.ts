@@ -358,6 +358,111 @@ for (const dialect of testDialects()) {
       );
     });
 
+    test('admin audit: start pending, finish, filter by actor, action, result and time, page', async () => {
+      const entry = (actorName: string, action: string, at: number) => ({
+        actorId: ids.userId,
+        actorName,
+        action,
+        method: 'PATCH',
+        path: `/api/v1/x/${at}`,
+        params: { body: { name: 'n', nested: [{ k: at }] } },
+        createdAt: at,
+      });
+      const a = await store.startAudit(entry('alice', 'user.set', NOW + 1));
+      const b = await store.transaction((tx) => tx.startAudit(entry('Bob', 'user.new', NOW + 2)));
+      const c = await store.startAudit(entry('alice', 'room.remove', NOW + 3));
+      assert.ok(a < b && b < c, 'ids increase');
+      await store.finishAudit(a, 'ok', null, NOW + 10);
+      await store.finishAudit(b, 'error', 'admin_required', NOW + 11);
+
+      const all = await store.listAudit({ limit: 10 });
+      assert.deepEqual(
+        all.map((e) => [e.id, e.result, e.errorCode, e.finishedAt]),
+        [
+          [c, 'pending', null, null],
+          [b, 'error', 'admin_required', NOW + 11],
+          [a, 'ok', null, NOW + 10],
+        ],
+        'newest first; an unfinished call stays pending',
+      );
+      assert.deepEqual(all[2], {
+        id: a,
+        ...entry('alice', 'user.set', NOW + 1),
+        result: 'ok',
+        errorCode: null,
+        finishedAt: NOW + 10,
+      });
+      const ids_ = (es: { id: number }[]) => es.map((e) => e.id);
+      assert.deepEqual(ids_(await store.listAudit({ actor: 'ALICE', limit: 10 })), [c, a]);
+      assert.deepEqual(ids_(await store.listAudit({ actor: 'bob', limit: 10 })), [b]);
+      assert.deepEqual(ids_(await store.listAudit({ action: 'user.*', limit: 10 })), [b, a]);
+      assert.deepEqual(ids_(await store.listAudit({ action: 'user.set', limit: 10 })), [a]);
+      assert.deepEqual(ids_(await store.listAudit({ action: 'user.', limit: 10 })), []);
+      assert.deepEqual(ids_(await store.listAudit({ result: 'error', limit: 10 })), [b]);
+      assert.deepEqual(ids_(await store.listAudit({ since: NOW + 2, until: NOW + 2, limit: 10 })), [
+        b,
+      ]);
+      assert.deepEqual(ids_(await store.listAudit({ limit: 2 })), [c, b]);
+      assert.deepEqual(ids_(await store.listAudit({ beforeId: b, limit: 2 })), [a]);
+      // `_` and `%` in a prefix are literal, not wildcards.
+      assert.deepEqual(ids_(await store.listAudit({ action: 'user_*', limit: 10 })), []);
+    });
+
+    test('topic feeds: per user, unique names in any case, keywords round-trip, update and delete', async () => {
+      const other = await store.createPrincipal(
+        { kind: 'user', name: 'feed-other', displayName: 'O' },
+        NOW,
+      );
+      const a = await store.createTopicFeed(
+        { userId: ids.userId, name: 'Outages', keywords: ['outage', 'città', 'two words'] },
+        NOW,
+      );
+      const b = await store.transaction((tx) =>
+        tx.createTopicFeed({ userId: ids.userId, name: 'Releases', keywords: ['v2'] }, NOW + 1),
+      );
+      await store.createTopicFeed({ userId: other.id, name: 'outages', keywords: ['x'] }, NOW);
+      assert.deepEqual(await store.listTopicFeeds(ids.userId), [
+        {
+          id: a.id,
+          userId: ids.userId,
+          name: 'Outages',
+          keywords: ['outage', 'città', 'two words'],
+          createdAt: NOW,
+          updatedAt: NOW,
+        },
+        { ...b, keywords: ['v2'] },
+      ]);
+      // The unique key is on the case-folded name, per user.
+      await assert.rejects(
+        store.createTopicFeed({ userId: ids.userId, name: 'OUTAGES', keywords: ['y'] }, NOW),
+      );
+      const changed = await store.updateTopicFeed(
+        ids.userId,
+        a.id,
+        { name: 'Incidents', keywords: ['sev1'] },
+        NOW + 5,
+      );
+      assert.deepEqual(changed, {
+        ...a,
+        name: 'Incidents',
+        keywords: ['sev1'],
+        updatedAt: NOW + 5,
+      });
+      // Another user's feed is neither changed nor deleted.
+      assert.equal(await store.updateTopicFeed(other.id, a.id, { name: 'x' }, NOW), undefined);
+      assert.equal(await store.deleteTopicFeed(other.id, a.id), false);
+      assert.equal(await store.deleteTopicFeed(ids.userId, a.id), true);
+      assert.equal(await store.deleteTopicFeed(ids.userId, a.id), false);
+      assert.deepEqual(
+        (await store.listTopicFeeds(ids.userId)).map((f) => f.name),
+        ['Releases'],
+      );
+      assert.deepEqual(
+        (await store.listTopicFeeds(other.id)).map((f) => f.name),
+        ['outages'],
+      );
+    });
+
     test('data survives closing and reopening the store', async () => {
       const roomId = ids.roomIds[0]!;
       await store.transaction((tx) =>

@@ -21,6 +21,9 @@ import type {
   ActivityRow,
   Addin,
   AppendedMessage,
+  AuditEntry,
+  AuditQuery,
+  AuditResult,
   Category,
   CategoryList,
   CategoryLists,
@@ -35,6 +38,7 @@ import type {
   MessageState,
   NewCategory,
   NewFile,
+  NewAuditEntry,
   NewMessage,
   NewPrincipal,
   NewRoom,
@@ -1267,6 +1271,137 @@ export class KyselyOps implements StoreOps {
         .where('id', 'in', ids.slice(i, i + 500))
         .execute();
     }
+  }
+
+  // ---------------------------------------------------------------- topic feeds
+
+  async listTopicFeeds(userId: number): Promise<TopicFeed[]> {
+    const rows = await this.db
+      .selectFrom('topic_feeds')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .orderBy('id')
+      .execute();
+    return rows.map(toTopicFeed);
+  }
+
+  async createTopicFeed(
+    f: { userId: number; name: string; keywords: string[] },
+    now: number,
+  ): Promise<TopicFeed> {
+    const row = await this.db
+      .insertInto('topic_feeds')
+      .values({
+        user_id: f.userId,
+        name: f.name,
+        name_key: nameKey(f.name),
+        keywords: JSON.stringify(f.keywords),
+        created_at: now,
+        updated_at: now,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toTopicFeed(row);
+  }
+
+  async updateTopicFeed(
+    userId: number,
+    id: number,
+    patch: { name?: string; keywords?: string[] },
+    now: number,
+  ): Promise<TopicFeed | undefined> {
+    const values: Updateable<TopicFeedTable> = { updated_at: now };
+    if (patch.name !== undefined) {
+      values.name = patch.name;
+      values.name_key = nameKey(patch.name);
+    }
+    if (patch.keywords !== undefined) values.keywords = JSON.stringify(patch.keywords);
+    const row = await this.db
+      .updateTable('topic_feeds')
+      .set(values)
+      .where('user_id', '=', userId)
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst();
+    return row ? toTopicFeed(row) : undefined;
+  }
+
+  async deleteTopicFeed(userId: number, id: number): Promise<boolean> {
+    const res = await this.db
+      .deleteFrom('topic_feeds')
+      .where('user_id', '=', userId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return n(res.numDeletedRows) > 0;
+  }
+
+  // ---------------------------------------------------------------- admin audit
+
+  async startAudit(e: NewAuditEntry): Promise<number> {
+    const r = await this.db
+      .insertInto('admin_audit')
+      .values({
+        actor_id: e.actorId,
+        actor_name: e.actorName,
+        action: e.action,
+        method: e.method,
+        path: e.path,
+        params: JSON.stringify(e.params),
+        result: 'pending',
+        error_code: null,
+        created_at: e.createdAt,
+        finished_at: null,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return n(r.id);
+  }
+
+  async finishAudit(
+    id: number,
+    result: Exclude<AuditResult, 'pending'>,
+    errorCode: string | null,
+    now: number,
+  ): Promise<void> {
+    await this.db
+      .updateTable('admin_audit')
+      .set({ result, error_code: errorCode, finished_at: now })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async listAudit(q: AuditQuery): Promise<AuditEntry[]> {
+    let query = this.db.selectFrom('admin_audit').selectAll();
+    if (q.actor !== undefined) {
+      query = query.where((eb) => eb(eb.fn('lower', ['actor_name']), '=', q.actor!.toLowerCase()));
+    }
+    if (q.action !== undefined) {
+      query = q.action.endsWith('*')
+        ? query.where(
+            'action',
+            'like',
+            sql<string>`${`${escapeLike(q.action.slice(0, -1))}%`} ESCAPE '\\'`,
+          )
+        : query.where('action', '=', q.action);
+    }
+    if (q.result !== undefined) query = query.where('result', '=', q.result);
+    if (q.since !== undefined) query = query.where('created_at', '>=', q.since);
+    if (q.until !== undefined) query = query.where('created_at', '<=', q.until);
+    if (q.beforeId !== undefined) query = query.where('id', '<', q.beforeId);
+    const rows = await query.orderBy('id', 'desc').limit(q.limit).execute();
+    return rows.map((r) => ({
+      id: n(r.id),
+      actorId: nn(r.actor_id),
+      actorName: r.actor_name,
+      action: r.action,
+      method: r.method,
+      path: r.path,
+      params: JSON.parse(r.params) as Record<string, unknown>,
+      result: r.result,
+      errorCode: r.error_code,
+      createdAt: n(r.created_at),
+      finishedAt: nn(r.finished_at),
+    }));
   }
 
   // ---------------------------------------------------------------- topic feeds

@@ -184,6 +184,21 @@ export interface TopicFeedTable {
   updated_at: number;
 }
 
+/** One admin API call (migration 002). */
+export interface AdminAuditTable {
+  id: Generated<number>;
+  actor_id: number | null;
+  actor_name: string;
+  action: string;
+  method: string;
+  path: string;
+  params: string;
+  result: 'pending' | 'ok' | 'error';
+  error_code: string | null;
+  created_at: number;
+  finished_at: number | null;
+}
+
 export interface Database {
   principals: PrincipalTable;
   group_members: GroupMemberTable;
@@ -204,5 +219,6 @@ export interface Database {
   follows: FollowTable;
   files: FileTable;
   activity_outbox: ActivityOutboxTable;
+  admin_audit: AdminAuditTable;
   topic_feeds: TopicFeedTable;
 }

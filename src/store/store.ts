@@ -288,6 +288,43 @@ export interface TopicFeed {
   updatedAt: number;
 }
 
+/** How an audited admin call ended; `pending` means it started and never finished (a crash). */
+export type AuditResult = 'pending' | 'ok' | 'error';
+
+/** An admin call as recorded before it runs. `params` must already have its secrets removed. */
+export interface NewAuditEntry {
+  actorId: number | null;
+  actorName: string;
+  action: string;
+  method: string;
+  path: string;
+  params: Record<string, unknown>;
+  createdAt: number;
+}
+
+export interface AuditEntry extends NewAuditEntry {
+  id: number;
+  result: AuditResult;
+  errorCode: string | null;
+  finishedAt: number | null;
+}
+
+/** Filters for the audit trail; newest first, `beforeId` pages back. */
+export interface AuditQuery {
+  /** Login of the actor (case-insensitive). */
+  actor?: string;
+  /** Exact action, or a prefix when it ends with `*` (`user.*`). */
+  action?: string;
+  result?: AuditResult;
+  /** Calls made at or after this time (ms). */
+  since?: number;
+  /** Calls made at or before this time (ms). */
+  until?: number;
+  /** Entries with an id below this one (the previous page's last id). */
+  beforeId?: number;
+  limit: number;
+}
+
 /** Operations available inside and outside a transaction. */
 export interface StoreOps {
   // directory
@@ -400,6 +437,16 @@ export interface StoreOps {
   readActivity(afterId: number, limit: number): Promise<ActivityRow[]>;
   /** Deletes the outbox rows with these ids (once the compliance store holds them). */
   deleteActivity(ids: number[]): Promise<void>;
+  // admin audit trail
+  /** Records an admin call before it runs, as `pending`; returns the entry's id. */
+  startAudit(e: NewAuditEntry): Promise<number>;
+  finishAudit(
+    id: number,
+    result: Exclude<AuditResult, 'pending'>,
+    errorCode: string | null,
+    now: number,
+  ): Promise<void>;
+  listAudit(q: AuditQuery): Promise<AuditEntry[]>;
   // topic feeds
   /** A user's feeds, oldest first. */
   listTopicFeeds(userId: number): Promise<TopicFeed[]>;

@@ -12,7 +12,7 @@ import {
   TooManyAttemptsError,
   UnauthenticatedError,
 } from '../../errors.js';
-import type { Policy, Principal, PrincipalKind } from '../../store/store.js';
+import type { Policy, Principal, PrincipalKind, StoreOps } from '../../store/store.js';
 import type { Actor, Domain, PrincipalRef } from '../types.js';
 import { loginSchema, parseInput, passwordSchema } from '../validation.js';
 
@@ -142,7 +142,7 @@ const userPatchSchema = z
   .strict();
 
 async function createPrincipalChecked(
-  d: Domain,
+  d: { store: StoreOps; clock: () => number },
   kind: PrincipalKind,
   values: {
     name: string;
@@ -165,14 +165,24 @@ async function createPrincipalChecked(
 export async function createUser(d: Domain, actor: Actor, input: unknown): Promise<Principal> {
   requireAdmin(actor);
   const v = parseInput(newUserSchema, input, 'user');
-  const user = await createPrincipalChecked(d, 'user', {
-    name: v.login,
-    displayName: v.displayName ?? v.login,
-    email: v.email ?? null,
-    passwordHash: await d.hasher.hash(v.password),
-    isAdmin: v.isAdmin,
+  const passwordHash = await d.hasher.hash(v.password);
+  return d.store.transaction(async (tx) => {
+    const user = await createPrincipalChecked({ ...d, store: tx }, 'user', {
+      name: v.login,
+      displayName: v.displayName ?? v.login,
+      email: v.email ?? null,
+      passwordHash,
+      isAdmin: v.isAdmin,
+    });
+    await tx.recordActivity({
+      kind: 'USER_CREATED',
+      actorId: actor.userId,
+      roomId: null,
+      createdAt: user.createdAt,
+      payload: { user: user.name, displayName: user.displayName, isAdmin: user.isAdmin },
+    });
+    return user;
   });
-  return user;
 }
 
 async function requirePrincipal(d: Domain, name: string, kind?: PrincipalKind): Promise<Principal> {
@@ -278,6 +288,13 @@ export async function createGroup(d: Domain, actor: Actor, input: unknown): Prom
       g.id,
       members.map((m) => m.id),
     );
+    await tx.recordActivity({
+      kind: 'GROUP_CREATED',
+      actorId: actor.userId,
+      roomId: null,
+      createdAt: g.createdAt,
+      payload: { group: g.name, members: members.map((m) => m.name) },
+    });
     return g;
   });
   return group;
@@ -402,26 +419,65 @@ const policySchema = z.object({
   description: z.string().max(1024).nullable().default(null),
 });
 
+/** Creates or replaces a policy; the change is captured for compliance (POLICY_CHANGED). */
 export async function upsertPolicy(d: Domain, actor: Actor, input: unknown): Promise<Policy> {
   requireAdmin(actor);
   const p = parseInput(policySchema, input, 'policy');
-  await d.store.upsertPolicy(p);
+  await d.store.transaction(async (tx) => {
+    const before = await tx.getPolicy(p.name);
+    await tx.upsertPolicy(p);
+    await tx.recordActivity({
+      kind: 'POLICY_CHANGED',
+      actorId: actor.userId,
+      roomId: null,
+      createdAt: d.clock(),
+      payload: { policy: p.name, created: before === undefined, before: before ?? null, after: p },
+    });
+  });
   d.events.publish({ type: 'directory.changed' });
   return p;
 }
 
-/** Deletes a policy; the global policy cannot be deleted and is reset to its default (on). */
+/**
+ * Deletes a policy and its grants (POLICY_DELETED); the global policy cannot be deleted and is
+ * reset to its default (on) instead (POLICY_CHANGED).
+ */
 export async function removePolicy(d: Domain, actor: Actor, name: string): Promise<void> {
   requireAdmin(actor);
-  if (name === 'global') {
-    await d.store.upsertPolicy({ name: 'global', enabled: true, description: 'default policy' });
-  } else {
-    if (!(await d.store.getPolicy(name))) throw new PolicyNotFoundError(name);
-    await d.store.deletePolicy(name);
-  }
+  await d.store.transaction(async (tx) => {
+    const before = await tx.getPolicy(name);
+    if (name === 'global') {
+      const reset = { name: 'global', enabled: true, description: 'default policy' };
+      await tx.upsertPolicy(reset);
+      await tx.recordActivity({
+        kind: 'POLICY_CHANGED',
+        actorId: actor.userId,
+        roomId: null,
+        createdAt: d.clock(),
+        payload: {
+          policy: name,
+          created: false,
+          reset: true,
+          before: before ?? null,
+          after: reset,
+        },
+      });
+      return;
+    }
+    if (!before) throw new PolicyNotFoundError(name);
+    await tx.deletePolicy(name);
+    await tx.recordActivity({
+      kind: 'POLICY_DELETED',
+      actorId: actor.userId,
+      roomId: null,
+      createdAt: d.clock(),
+      payload: { policy: name, before },
+    });
+  });
   d.events.publish({ type: 'directory.changed' });
 }
 
+/** Grants a policy to a user or group, or removes its grant with null (POLICY_GRANTED). */
 export async function grantPolicy(
   d: Domain,
   actor: Actor,
@@ -430,10 +486,25 @@ export async function grantPolicy(
 ): Promise<void> {
   requireAdmin(actor);
   const p = await requirePrincipal(d, principalName);
-  if (policyName !== null && !(await d.store.getPolicy(policyName))) {
-    throw new PolicyNotFoundError(policyName);
-  }
-  await d.store.setGrant(p.id, policyName);
+  await d.store.transaction(async (tx) => {
+    if (policyName !== null && !(await tx.getPolicy(policyName))) {
+      throw new PolicyNotFoundError(policyName);
+    }
+    const [before] = await tx.getGrants([p.id]);
+    await tx.setGrant(p.id, policyName);
+    await tx.recordActivity({
+      kind: 'POLICY_GRANTED',
+      actorId: actor.userId,
+      roomId: null,
+      createdAt: d.clock(),
+      payload: {
+        principal: p.name,
+        kind: p.kind,
+        policy: policyName,
+        previous: before?.policyName ?? null,
+      },
+    });
+  });
   d.events.publish({ type: 'directory.changed' });
 }
 

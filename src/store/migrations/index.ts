@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Dialect } from '../store.js';
 import * as m001 from './001-initial.js';
+import * as m002 from './002-admin-audit.js';
 import * as m003 from './003-topic-feeds.js';
 
 export interface Migration {
@@ -10,5 +11,6 @@ export interface Migration {
 /** Every migration, listed explicitly and applied in key order. Never edit a shipped one. */
 export const migrations: Record<string, Migration> = {
   '001': m001,
+  '002': m002,
   '003': m003,
 };

@@ -42,6 +42,7 @@ export const addinRoutes: AnyRoute[] = [
     summary: 'Register an add-in (administrators)',
     tags: ['addins'],
     auth: 'admin',
+    audit: 'addin.new',
     body: z.object(addinFields).strict(),
     response: { status: 201, description: 'The new add-in.' },
     handler: ({ domain, actor, body }) => createAddin(domain, actor, body),
@@ -52,6 +53,7 @@ export const addinRoutes: AnyRoute[] = [
     summary: 'Rename an add-in or change its URL (administrators)',
     tags: ['addins'],
     auth: 'admin',
+    audit: 'addin.set',
     params: refParams,
     body: z.object(addinFields).partial().strict(),
     response: { status: 200, description: 'The add-in after the change.' },
@@ -63,6 +65,7 @@ export const addinRoutes: AnyRoute[] = [
     summary: 'Unregister an add-in; rooms that used it are left without one (administrators)',
     tags: ['addins'],
     auth: 'admin',
+    audit: 'addin.remove',
     params: refParams,
     response: { status: 204, description: 'Deleted.', contentType: null },
     handler: async ({ domain, actor, params }) => {

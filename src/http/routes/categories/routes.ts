@@ -52,6 +52,7 @@ export const categoryRoutes: AnyRoute[] = [
     summary: 'Create a category (administrators)',
     tags: ['categories'],
     auth: 'admin',
+    audit: 'category.new',
     body: newCategory,
     response: { status: 201, description: 'The new category.' },
     handler: ({ domain, actor, body }) => createCategory(domain, actor, body),
@@ -62,6 +63,7 @@ export const categoryRoutes: AnyRoute[] = [
     summary: 'Change a category; narrowing its scope prunes room roles at once (administrators)',
     tags: ['categories'],
     auth: 'admin',
+    audit: 'category.set',
     params: refParams,
     body: categoryPatch,
     response: { status: 200, description: 'The category after the change.' },
@@ -73,6 +75,7 @@ export const categoryRoutes: AnyRoute[] = [
     summary: 'Delete an empty category (administrators)',
     tags: ['categories'],
     auth: 'admin',
+    audit: 'category.remove',
     params: refParams,
     response: { status: 204, description: 'Deleted.', contentType: null },
     handler: async ({ domain, actor, params }) => {

@@ -80,6 +80,7 @@ export const messageRoutes: AnyRoute[] = [
     description: 'Compliance keeps the original text.',
     tags: ['messages'],
     auth: 'admin',
+    audit: 'message.remove',
     body: removeBody,
     response: { status: 200, description: '`{ changed }`.' },
     handler: ({ domain, actor, body }) => removeMessages(domain, actor, body),

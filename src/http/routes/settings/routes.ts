@@ -18,6 +18,7 @@ export const settingsRoutes: AnyRoute[] = [
     summary: 'Change chat settings (administrators)',
     tags: ['settings'],
     auth: 'admin',
+    audit: 'config.set',
     body: settingsPatchSchema,
     response: {
       status: 200,
