@@ -3,7 +3,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { SqliteStore } from './sqlite-store.js';
+import BetterSqlite3 from 'better-sqlite3';
+import type { KyselyOps } from '../kysely-store.js';
+import type { Store } from '../store.js';
+import { SqliteStore, WriteOutsideGroupCommitError, withStatementCache } from './sqlite-store.js';
 
 async function openStore(): Promise<{ store: SqliteStore; dir: string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'perch-gc-'));
@@ -47,5 +50,78 @@ test('a transaction answers only after its commit is visible to a fresh connecti
   } finally {
     await store.close();
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Counts the transactions the store is asked for, its own routing included. */
+function countTransactions(store: SqliteStore): { count: number } {
+  const counter = { count: 0 };
+  const original = store.transaction.bind(store);
+  store.transaction = ((fn) => {
+    counter.count++;
+    return original(fn);
+  }) as Store['transaction'];
+  return counter;
+}
+
+test('every write outside a transaction joins the group commit; reads run directly', async () => {
+  const { store, dir } = await openStore();
+  try {
+    const transactions = countTransactions(store);
+    await store.setSetting('a', '1');
+    const user = await store.createPrincipal({ kind: 'user', name: 'u', displayName: 'U' }, 1);
+    await store.upsertPolicy({ name: 'p', enabled: true, description: null });
+    assert.equal(transactions.count, 3);
+    assert.equal((await store.getSettings()).a, '1');
+    assert.equal((await store.getPrincipal(user.id))?.name, 'u');
+    assert.equal((await store.getPolicy('p'))?.enabled, true);
+    assert.equal(transactions.count, 3, 'reads do not queue');
+    // Many writes at once share commits and all land.
+    await Promise.all(Array.from({ length: 100 }, (_, i) => store.setSetting(`k${i}`, `${i}`)));
+    assert.equal(
+      Object.keys(await store.getSettings()).filter((k) => k.startsWith('k')).length,
+      100,
+    );
+  } finally {
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a read-listed operation that writes is stopped before the write and rerun in the group commit', async () => {
+  const { store, dir } = await openStore();
+  try {
+    await store.setSetting('seen', 'no');
+    const direct = (store as unknown as { direct: KyselyOps }).direct;
+    // A future read that turns out to write: it must not commit on its own.
+    direct.getSettings = async function (this: KyselyOps) {
+      await this.setSetting('seen', 'outside');
+      return {};
+    };
+    const transactions = countTransactions(store);
+    const settings = await store.getSettings();
+    assert.equal(transactions.count, 1, 'rerun as a group-commit transaction');
+    assert.equal(settings.seen, 'no', 'the rerun is the real operation; the write never ran');
+  } finally {
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the connection refuses a writing statement outside a batch before running it', () => {
+  const raw = new BetterSqlite3(':memory:');
+  let batch = false;
+  const db = withStatementCache(raw, () => batch);
+  try {
+    batch = true;
+    db.prepare('CREATE TABLE t (a INTEGER)').run();
+    batch = false;
+    assert.throws(() => db.prepare('INSERT INTO t VALUES (1)'), WriteOutsideGroupCommitError);
+    assert.deepEqual(db.prepare('SELECT count(*) AS n FROM t').get(), { n: 0 });
+    batch = true;
+    db.prepare('INSERT INTO t VALUES (1)').run();
+    assert.deepEqual(db.prepare('SELECT count(*) AS n FROM t').get(), { n: 1 });
+  } finally {
+    raw.close();
   }
 });

@@ -6,7 +6,7 @@ import { KyselyOps } from '../kysely-store.js';
 import { PostStatements, SqliteTxOps } from './sqlite-tx-ops.js';
 import { runMigrations } from '../migrate.js';
 import type { Database } from '../schema.js';
-import type { ActivityRecord, Store, StoreOps } from '../store.js';
+import type { Store, StoreOps } from '../store.js';
 
 export interface SqliteStoreOptions {
   /** Path of the database file, or ':memory:'. */
@@ -24,6 +24,65 @@ interface QueuedTransaction {
 const MAX_BATCH = 256;
 
 /**
+ * The operations that only read. Outside a transaction they run directly on the connection;
+ * every other operation, including any added later, joins the group commit. The list is a
+ * performance hint, not a safety net: a read-listed operation that tries to write is stopped
+ * before its first write statement and run again inside the group commit.
+ */
+const READS: ReadonlySet<keyof StoreOps> = new Set<keyof StoreOps>([
+  'getPrincipal',
+  'getPrincipalByName',
+  'getPrincipalsByNames',
+  'getPrincipals',
+  'getPasswordHash',
+  'listPrincipals',
+  'listGroupMembers',
+  'ancestry',
+  'expandToUsers',
+  'getSession',
+  'listPolicies',
+  'getPolicy',
+  'getGrants',
+  'getSettings',
+  'getCategory',
+  'getCategoryByName',
+  'listCategories',
+  'countRooms',
+  'getCategoryLists',
+  'categoriesWithCreator',
+  'getAddin',
+  'getAddinByName',
+  'listAddins',
+  'getRoom',
+  'getRoomByName',
+  'listRooms',
+  'getRoomRoles',
+  'searchRooms',
+  'roomsWithRole',
+  'getPostKey',
+  'getMessage',
+  'getMessageBySeq',
+  'history',
+  'searchMessages',
+  'findMessages',
+  'listInvitations',
+  'listFollows',
+  'getFile',
+  'listFileKeys',
+  'countActivity',
+  'readActivity',
+  'listTopicFeeds',
+]);
+
+/** A statement that writes was prepared outside a group-commit batch (and not run). */
+export class WriteOutsideGroupCommitError extends Error {
+  constructor(readonly statement: string) {
+    super(`write outside the group commit: ${statement.slice(0, 80)}`);
+    this.name = 'WriteOutsideGroupCommitError';
+  }
+}
+
+/**
  * The Standard Edition store: one SQLite file in WAL mode. better-sqlite3 is synchronous, so the
  * Kysely driver runs one statement at a time on one connection.
  *
@@ -32,48 +91,31 @@ const MAX_BATCH = 256;
  * alone), and share a single COMMIT, so that the fsync that makes them durable is paid once per
  * batch instead of once per post. Nobody is answered before that COMMIT, and other queries wait
  * for the connection meanwhile, so no reader ever sees uncommitted data.
+ *
+ * Every operation called outside `transaction()` that writes joins the group commit too, as a
+ * transaction of its own (installed by the static block below): a thousand clients leaving at once (a
+ * PART each) or marking rooms read cost a few commits, not a thousand fsyncs. The connection
+ * refuses to prepare a writing statement outside a batch, so no write can bypass it.
  */
 export class SqliteStore extends KyselyOps implements Store {
   private readonly kysely: Kysely<Database>;
   private readonly raw: BetterSqlite3.Database;
 
-  private constructor(raw: BetterSqlite3.Database, kysely: Kysely<Database>) {
+  /** Runs read operations outside a batch; `this`-calls inside them stay unrouted. */
+  private readonly direct: KyselyOps;
+  /** Above zero while a batch or a migration holds the connection and may write. */
+  private readonly writers: { count: number };
+
+  private constructor(
+    raw: BetterSqlite3.Database,
+    kysely: Kysely<Database>,
+    writers: { count: number },
+  ) {
     super(kysely, 'sqlite');
     this.raw = raw;
     this.kysely = kysely;
-  }
-
-  // Single writes outside an explicit transaction would each commit (and fsync) on their own;
-  // the frequent ones join the group commit instead, so that a thousand clients leaving at once
-  // (a PART each) or marking rooms read cost a few commits, not a thousand.
-  override recordActivity(r: ActivityRecord): Promise<void> {
-    return this.transaction((tx) => tx.recordActivity(r));
-  }
-  override deleteActivity(ids: number[]): Promise<void> {
-    return this.transaction((tx) => tx.deleteActivity(ids));
-  }
-  override follow(userId: number, roomId: number, lastReadSeq: number, now: number): Promise<void> {
-    return this.transaction((tx) => tx.follow(userId, roomId, lastReadSeq, now));
-  }
-  override unfollow(userId: number, roomId: number): Promise<void> {
-    return this.transaction((tx) => tx.unfollow(userId, roomId));
-  }
-  override markRead(userId: number, roomId: number, seq: number): Promise<void> {
-    return this.transaction((tx) => tx.markRead(userId, roomId, seq));
-  }
-  override markInvitationsSeen(userId: number, ids: number[], now: number): Promise<number> {
-    return this.transaction((tx) => tx.markInvitationsSeen(userId, ids, now));
-  }
-  override createSession(
-    tokenHash: string,
-    userId: number,
-    now: number,
-    expiresAt: number,
-  ): Promise<void> {
-    return this.transaction((tx) => tx.createSession(tokenHash, userId, now, expiresAt));
-  }
-  override revokeSession(tokenHash: string, now: number): Promise<void> {
-    return this.transaction((tx) => tx.revokeSession(tokenHash, now));
+    this.writers = writers;
+    this.direct = new KyselyOps(kysely, 'sqlite');
   }
 
   static open(opts: SqliteStoreOptions): SqliteStore {
@@ -90,10 +132,45 @@ export class SqliteStore extends KyselyOps implements Store {
     if (opts.file !== ':memory:') {
       fs.chmodSync(opts.file, 0o600);
     }
+    const writers = { count: 0 };
     const kysely = new Kysely<Database>({
-      dialect: new SqliteDialect({ database: withStatementCache(raw) }),
+      dialect: new SqliteDialect({
+        database: withStatementCache(raw, () => writers.count > 0),
+      }),
     });
-    return new SqliteStore(raw, kysely);
+    return new SqliteStore(raw, kysely, writers);
+  }
+
+  /** A read-listed operation outside a transaction; rerun in the group commit if it writes. */
+  private async readOutside(name: keyof StoreOps, args: unknown[]): Promise<unknown> {
+    try {
+      return await callOp(this.direct, name, args);
+    } catch (err) {
+      if (!(err instanceof WriteOutsideGroupCommitError)) throw err;
+      return this.transaction((tx) => callOp(tx, name, args));
+    }
+  }
+
+  // Installs every store operation inherited from KyselyOps, present and future, on the prototype:
+  // reads run directly, everything else as a group-commit transaction of its own. The store's
+  // own methods (transaction, migrate, close, ...) are left alone.
+  static {
+    for (const name of Object.getOwnPropertyNames(KyselyOps.prototype)) {
+      if (name === 'constructor' || Object.hasOwn(SqliteStore.prototype, name)) continue;
+      const op = name as keyof StoreOps;
+      const routed = READS.has(op)
+        ? function (this: SqliteStore, ...args: unknown[]) {
+            return this.readOutside(op, args);
+          }
+        : function (this: SqliteStore, ...args: unknown[]) {
+            return this.transaction((tx) => callOp(tx, op, args));
+          };
+      Object.defineProperty(SqliteStore.prototype, name, {
+        value: routed,
+        writable: true,
+        configurable: true,
+      });
+    }
   }
 
   private readonly queue: QueuedTransaction[] = [];
@@ -124,6 +201,7 @@ export class SqliteStore extends KyselyOps implements Store {
     let failure: unknown;
     try {
       await this.kysely.connection().execute(async (conn) => {
+        this.writers.count++;
         await sql`BEGIN IMMEDIATE`.execute(conn);
         try {
           const ops = new SqliteTxOps(conn, (this.statements ??= new PostStatements(this.raw)));
@@ -143,6 +221,8 @@ export class SqliteStore extends KyselyOps implements Store {
         } catch (err) {
           if (this.raw.inTransaction) await sql`ROLLBACK`.execute(conn);
           throw err;
+        } finally {
+          this.writers.count--;
         }
       });
     } catch (err) {
@@ -156,8 +236,13 @@ export class SqliteStore extends KyselyOps implements Store {
     });
   }
 
-  migrate(): Promise<string[]> {
-    return runMigrations(this.kysely as unknown as Kysely<unknown>, 'sqlite');
+  async migrate(): Promise<string[]> {
+    this.writers.count++;
+    try {
+      return await runMigrations(this.kysely as unknown as Kysely<unknown>, 'sqlite');
+    } finally {
+      this.writers.count--;
+    }
   }
 
   /** Runs SQLite's own consistency checks; returns the problems found (empty when healthy). */
@@ -174,11 +259,20 @@ export class SqliteStore extends KyselyOps implements Store {
   }
 }
 
+function callOp(ops: StoreOps, name: keyof StoreOps, args: unknown[]): Promise<unknown> {
+  return (ops[name] as (...a: unknown[]) => Promise<unknown>).apply(ops, args);
+}
+
 /**
  * Kysely prepares every query anew; preparing costs more than running the small statements a
  * chat server issues, so prepared statements are kept by SQL text (bounded, oldest dropped).
+ * A statement that writes is refused (before it runs) unless `mayWrite()`: outside a batch.
  */
-function withStatementCache(raw: BetterSqlite3.Database, limit = 500): BetterSqlite3.Database {
+export function withStatementCache(
+  raw: BetterSqlite3.Database,
+  mayWrite: () => boolean,
+  limit = 500,
+): BetterSqlite3.Database {
   const cache = new Map<string, BetterSqlite3.Statement>();
   const bound = new Map<PropertyKey, unknown>();
   return new Proxy(raw, {
@@ -200,6 +294,7 @@ function withStatementCache(raw: BetterSqlite3.Database, limit = 500): BetterSql
           if (cache.size >= limit) cache.delete(cache.keys().next().value!);
         }
         cache.set(source, stmt);
+        if (!stmt.readonly && !mayWrite()) throw new WriteOutsideGroupCommitError(source);
         return stmt;
       };
     },
