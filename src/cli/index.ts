@@ -3,6 +3,7 @@ import { PerchError } from '../errors.js';
 import { CliError, ExitCode, UsageError } from './errors.js';
 import { stdio } from './output.js';
 import { registerAddinCommands } from './addin.js';
+import { registerAuditCommands } from './audit.js';
 import { registerCategoryCommands } from './category.js';
 import { registerConfigCommands } from './config.js';
 import { registerDbCommands } from './db.js';
@@ -31,6 +32,7 @@ export function registerAdminCommands(program: Command): void {
   registerPrincipalCommands(program);
   registerDbCommands(program);
   registerTestCommands(program);
+  registerAuditCommands(program);
 }
 
 /** Applies the CLI's parsing rules to a command and all its subcommands. */
