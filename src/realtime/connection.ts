@@ -3,6 +3,7 @@ import type { Actor } from '../domain/types.js';
 import type { MessageView } from '../domain/messages/present.js';
 import { SlowConsumerError } from '../errors.js';
 import { CloseCodes } from '../protocol/frames.js';
+import { sendFrame, type OutgoingFrame } from './frame.js';
 import { TokenBucket } from './rate-limit.js';
 
 /** Per-room delivery state of one connection. */
@@ -65,15 +66,25 @@ export class Connection {
   ) {}
 
   /** Sends an already serialized frame; returns false if the connection is (now) closed. */
-  sendRaw(raw: string | Buffer): boolean {
+  sendRaw(raw: string): boolean {
+    if (!this.mayWrite()) return false;
+    this.ws.send(raw);
+    return true;
+  }
+
+  /** Sends a frame built once for many connections (a fan-out); false if (now) closed. */
+  sendFrame(frame: OutgoingFrame): boolean {
+    if (!this.mayWrite()) return false;
+    sendFrame(this.ws, frame);
+    return true;
+  }
+
+  private mayWrite(): boolean {
     if (this.closed) return false;
     if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
       this.cutOff();
       return false;
     }
-    // A frame fanned out to many connections arrives as one UTF-8 Buffer encoded once;
-    // `binary: false` keeps it a text frame.
-    this.ws.send(raw, { binary: false });
     return true;
   }
 

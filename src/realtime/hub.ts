@@ -8,6 +8,7 @@ import type { Logger } from '../logger.js';
 import type { Invitation } from '../store/store.js';
 import { CloseCodes } from '../protocol/frames.js';
 import type { Connection, RoomSubscription } from './connection.js';
+import { OutgoingFrame } from './frame.js';
 
 interface RoomState {
   conns: Set<Connection>;
@@ -75,7 +76,7 @@ export class Hub {
     const pending = sub.pending;
     sub.pending = null;
     for (const message of pending)
-      this.deliver(conn, sub, message, JSON.stringify({ type: 'message', roomId, message }));
+      this.deliver(conn, sub, message, new OutgoingFrame(messageJson(roomId, message)));
   }
 
   /** Counts the connection's user in the room's roster; returns what the joiner should see. */
@@ -177,7 +178,7 @@ export class Hub {
     conn: Connection,
     sub: RoomSubscription,
     message: MessageView,
-    raw: string | Buffer,
+    frame: OutgoingFrame,
   ): void {
     if (sub.pending) {
       conn.buffer(sub, message);
@@ -185,7 +186,7 @@ export class Hub {
     }
     if (message.seq <= sub.delivered) return;
     sub.delivered = message.seq;
-    conn.sendRaw(raw);
+    conn.sendFrame(frame);
   }
 
   /** Sends a roster frame to the connections that have completed their join. */
@@ -195,24 +196,50 @@ export class Hub {
     frame: Record<string, unknown>,
     except: Connection,
   ): void {
-    const raw = Buffer.from(JSON.stringify(frame));
+    const out = new OutgoingFrame(JSON.stringify(frame));
     for (const conn of state.conns) {
-      if (conn !== except && conn.rooms.get(roomId)?.present) conn.sendRaw(raw);
+      if (conn !== except && conn.rooms.get(roomId)?.present) conn.sendFrame(out);
     }
   }
 
-  /** Handles a domain event (called by the event bus after commit). */
+  private readonly queued: { event: DomainEvent; limit: number }[] = [];
+  private flushScheduled = false;
+
+  /**
+   * Takes a domain event (from the event bus, after commit) and routes it once the current turn
+   * of the event loop is over (setImmediate), all events in the order they came. The command
+   * that published it finishes first: a post's reply reaches the poster before the fan-out of
+   * its message to the room's other connections begins, and a group commit's posts are all
+   * acknowledged before their fan-outs.
+   */
   handle(event: DomainEvent, limit: number): void {
+    this.queued.push({ event, limit });
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    for (const { event, limit } of this.queued.splice(0)) {
+      try {
+        this.route(event, limit);
+      } catch (err) {
+        this.log.error({ err, event: event.type }, 'event routing failed');
+      }
+    }
+  }
+
+  private route(event: DomainEvent, limit: number): void {
     switch (event.type) {
       case 'message': {
         const state = this.rooms.get(event.roomId);
         if (!state) return;
-        const raw = Buffer.from(
-          JSON.stringify({ type: 'message', roomId: event.roomId, message: event.message }),
-        );
+        // Serialised and framed once for every recipient.
+        const frame = new OutgoingFrame(messageJson(event.roomId, event.message));
         for (const conn of state.conns) {
           const sub = conn.rooms.get(event.roomId);
-          if (sub) this.deliver(conn, sub, event.message, raw);
+          if (sub) this.deliver(conn, sub, event.message, frame);
         }
         return;
       }
@@ -278,8 +305,8 @@ export class Hub {
   private toRoom(roomId: number, frame: Record<string, unknown>): void {
     const state = this.rooms.get(roomId);
     if (!state) return;
-    const raw = Buffer.from(JSON.stringify(frame));
-    for (const conn of state.conns) conn.sendRaw(raw);
+    const out = new OutgoingFrame(JSON.stringify(frame));
+    for (const conn of state.conns) conn.sendFrame(out);
   }
 
   /** Removes from a room every connection that may no longer read it ("kick"). */
@@ -363,6 +390,10 @@ export class Hub {
     };
     work().catch((err: unknown) => this.log.error({ err }, 'directory re-check failed'));
   }
+}
+
+function messageJson(roomId: number, message: MessageView): string {
+  return JSON.stringify({ type: 'message', roomId, message });
 }
 
 function rosterUsers(state: RoomState): { id: number; name: string; displayName: string }[] {

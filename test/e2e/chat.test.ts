@@ -64,6 +64,36 @@ describe(`WebSocket protocol (${serverDialect()} store)`, () => {
     if (server) await cleanup(server);
   });
 
+  test("the poster gets its post's reply before its own message event, and every member the event", async () => {
+    const r = await room();
+    const [a, b] = [await client(users.alice), await client(users.bob)];
+    await ask(a, { type: 'join', roomId: r.id });
+    await ask(b, { type: 'join', roomId: r.id });
+    const arrivals: string[] = [];
+    a.socket.on('message', (data: Buffer) => {
+      const f = JSON.parse(data.toString()) as Frame;
+      arrivals.push(f.type === 'reply' ? `reply ${String(f.id)}` : String(f.type));
+    });
+    for (const i of range(1, 3)) {
+      const ack = await a.request({ id: `p${i}`, type: 'post', roomId: r.id, text: `own ${i}` });
+      assert.equal(ack.type, 'reply');
+      const [echo] = await nextMessages(a, r.id, 1);
+      assert.equal(echo!.message.seq, (ack.data as { seq: number }).seq);
+    }
+    assert.deepEqual(arrivals, [
+      'reply p1',
+      'message',
+      'reply p2',
+      'message',
+      'reply p3',
+      'message',
+    ]);
+    assert.deepEqual(
+      (await nextMessages(b, r.id, 3)).map((m) => m.message.text),
+      ['own 1', 'own 2', 'own 3'],
+    );
+  });
+
   test('two users chat live: both receive every post in sequence order, acked after commit', async () => {
     const r = await room();
     const [a, b] = [await client(users.alice), await client(users.bob)];
