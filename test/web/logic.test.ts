@@ -3,13 +3,18 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   backoffMs,
+  containsKeyword,
   countMessage,
+  feedQueries,
   gaps,
   joinRequests,
   linkify,
+  matchesFeed,
   mentions,
+  mergeMatches,
   mergeMessages,
   unread,
+  type FeedRule,
 } from '../../web/src/logic.js';
 import type { MessageView } from '../../web/src/types.js';
 
@@ -156,4 +161,57 @@ test('backoff grows, is capped and jittered', () => {
   assert.equal(backoffMs(20, 0.5), 10_000);
   assert.equal(backoffMs(20, 0), 8_000);
   assert.equal(backoffMs(20, 1), 12_000);
+});
+
+describe('topic feeds', () => {
+  test('a keyword matches whole words and phrases in any case, not inside other words', () => {
+    assert.equal(containsKeyword('Deploy done', 'deploy'), true);
+    assert.equal(containsKeyword('ready to deploy!', 'DEPLOY'), true);
+    assert.equal(containsKeyword('redeploy later', 'deploy'), false);
+    assert.equal(containsKeyword('the deployment', 'deploy'), false);
+    assert.equal(containsKeyword('a deployment, then deploy', 'deploy'), true);
+    assert.equal(containsKeyword('new Incident Report filed', 'incident report'), true);
+    assert.equal(containsKeyword('incident reports', 'incident report'), false);
+    assert.equal(containsKeyword('città chiusa', 'CITTÀ'), true);
+    assert.equal(containsKeyword('anything', '  '), false);
+    // A keyword edge that is not a letter or digit needs no word boundary.
+    assert.equal(containsKeyword('see #ops-42', '#ops'), true);
+  });
+
+  test('a message matches a feed by text or story title; never your own or a removed one', () => {
+    const rule: FeedRule = { kind: 'keywords', keywords: ['outage', 'sev1'] };
+    assert.equal(matchesFeed(rule, msg(1, { text: 'an OUTAGE in eu-west' }), 'alice'), true);
+    assert.equal(
+      matchesFeed(rule, msg(2, { title: 'SEV1 declared', text: 'details' }), 'alice'),
+      true,
+    );
+    assert.equal(matchesFeed(rule, msg(3, { text: 'all quiet' }), 'alice'), false);
+    const mine = msg(4, { text: 'outage', author: { id: 1, name: 'Alice', displayName: 'A' } });
+    assert.equal(matchesFeed(rule, mine, 'alice'), false);
+    assert.equal(matchesFeed(rule, msg(5, { text: 'outage', state: 'removed' }), 'alice'), false);
+    const me = { kind: 'mentions' } as const;
+    assert.equal(matchesFeed(me, msg(6, { text: 'ping @Alice' }), 'alice'), true);
+    assert.equal(matchesFeed(me, msg(7, { text: 'alice without the at' }), 'alice'), false);
+  });
+
+  test('past matches are searched per keyword as phrases; matches merge newest first, once', () => {
+    assert.deepEqual(feedQueries({ kind: 'keywords', keywords: ['a "b"', 'c d'] }, 'x'), [
+      '"a  b"',
+      '"c d"',
+    ]);
+    assert.deepEqual(feedQueries({ kind: 'mentions' }, 'alice'), ['alice']);
+    const merged = mergeMatches(
+      [msg(1), msg(3)],
+      [msg(3, { text: 'again' }), msg(2), msg(1, { roomId: 2 })],
+    );
+    assert.deepEqual(
+      merged.map((m) => [m.roomId, m.seq]),
+      [
+        [1, 3],
+        [1, 2],
+        [2, 1],
+        [1, 1],
+      ],
+    );
+  });
 });

@@ -65,6 +65,7 @@ describe('web client', () => {
       description: 'Plans for the next quarter',
     });
     await make('Shared files', { category: 'Files', privacy: 'open' });
+    await make('Newsroom', { category: 'General', privacy: 'open' });
     await make('Secret plans', { category: 'Engineering', privacy: 'secret', members: ['alice'] });
     await make('Town hall', {
       category: 'General',
@@ -429,6 +430,102 @@ describe('web client', () => {
     assert.deepEqual([...pageErrors(a.page), ...pageErrors(b.page)], []);
     await a.context.close();
     await b.context.close();
+  });
+
+  test('topic feeds: stored on the server, past matches by search, live matches with badges and a notification', async () => {
+    const aliceApi = await Api.signIn(server.url, 'alice', pw.alice);
+    const bobApi = await Api.signIn(server.url, 'bob', pw.bob);
+    await aliceApi.call('PUT', `/me/follows/${rooms.Newsroom}`);
+    await bobApi.post(rooms.Newsroom!, 'the outage yesterday was short');
+    await bobApi.post(rooms.Newsroom!, 'an outages report is not a match');
+
+    const { context, page } = await newPage(browser);
+    await context.grantPermissions(['notifications'], { origin: server.url });
+    // Records each notification the page shows (the real one is still created).
+    await context.addInitScript(() => {
+      const Real = window.Notification;
+      const shown: string[] = [];
+      (window as unknown as { __notified: string[] }).__notified = shown;
+      window.Notification = class extends Real {
+        constructor(title: string, options?: NotificationOptions) {
+          super(title, options);
+          shown.push(`${title} | ${options?.body ?? ''}`);
+        }
+      };
+    });
+    await signIn(page, server.url, 'alice', pw.alice);
+    await page.getByRole('link', { name: 'Topic feeds' }).click();
+    await page.getByRole('heading', { name: 'Topic feeds', level: 1 }).waitFor();
+
+    const form = page.getByTestId('feed-new-form');
+    await form.getByLabel('Feed name').fill('Outages');
+    await form.getByLabel('Keywords (comma-separated; any of them matches)').fill('outage, sev1');
+    await form.getByRole('button', { name: 'Add feed' }).click();
+    await page.getByTestId('feed-list').getByRole('link', { name: 'Outages' }).waitFor();
+    // The same name again (in another case): the error is on the name field.
+    await form.getByLabel('Feed name').fill('OUTAGES');
+    await form.getByLabel('Keywords (comma-separated; any of them matches)').fill('down');
+    await form.getByRole('button', { name: 'Add feed' }).click();
+    await page.getByTestId('feed-name-error').waitFor();
+    assert.equal(
+      await page.getByTestId('feed-name-error').textContent(),
+      'You already have a feed with this name.',
+    );
+    const stored = await aliceApi.call<{ name: string; keywords: string[] }[]>('GET', '/me/feeds');
+    assert.deepEqual(
+      stored.map((f) => [f.name, f.keywords]),
+      [['Outages', ['outage', 'sev1']]],
+    );
+
+    await page.getByRole('button', { name: 'Turn on notifications' }).click();
+    await page.getByTestId('notify-status').filter({ hasText: 'Notifications are on.' }).waitFor();
+
+    // The feed shows the earlier match found by search, and not the near miss.
+    const feeds = page.getByTestId('feeds');
+    await feeds.getByRole('link', { name: 'Outages' }).click();
+    const matches = page.locator('[data-testid=feed-matches] li');
+    await matches.filter({ hasText: 'the outage yesterday was short' }).waitFor();
+    assert.equal(await matches.count(), 1);
+
+    // Elsewhere, live matches raise badges and a notification.
+    await page.getByRole('link', { name: 'Room directory' }).click();
+    await bobApi.post(rooms.Newsroom!, 'SEV1: the database is down');
+    await bobApi.post(rooms.Newsroom!, 'nothing to see here');
+    await bobApi.post(rooms.Newsroom!, '@alice can you look?');
+    const outageBadge = feeds.locator('li', { hasText: 'Outages' }).getByTestId('feed-new');
+    await outageBadge.filter({ hasText: '1' }).waitFor();
+    const mentionBadge = feeds.locator('li', { hasText: 'Mentions of me' }).getByTestId('feed-new');
+    await mentionBadge.filter({ hasText: '1' }).waitFor();
+    await page.waitForFunction(
+      () => (window as unknown as { __notified: string[] }).__notified.length === 2,
+    );
+    const notified = await page.evaluate(
+      () => (window as unknown as { __notified: string[] }).__notified,
+    );
+    assert.deepEqual(notified, [
+      'Bob Builder · Newsroom | SEV1: the database is down',
+      'Bob Builder · Newsroom | @alice can you look?',
+    ]);
+
+    // Opening the feed lists the live match first and clears its badge.
+    await feeds.getByRole('link', { name: 'Outages' }).click();
+    await matches.first().filter({ hasText: 'SEV1: the database is down' }).waitFor();
+    await outageBadge.waitFor({ state: 'detached' });
+    await matches.nth(1).filter({ hasText: 'the outage yesterday was short' }).waitFor();
+    assert.deepEqual((await matches.locator('.message-text').allTextContents()).slice(0, 2), [
+      'SEV1: the database is down',
+      'the outage yesterday was short',
+    ]);
+    await feeds.getByRole('link', { name: 'Mentions of me' }).click();
+    await matches.filter({ hasText: '@alice can you look?' }).waitFor();
+    await mentionBadge.waitFor({ state: 'detached' });
+    assert.deepEqual(pageErrors(page), []);
+    await context.close();
+
+    // The feed follows the user to another browser.
+    const other = await user('alice');
+    await other.page.getByTestId('feeds').getByRole('link', { name: 'Outages' }).waitFor();
+    await other.context.close();
   });
 
   test('screenshots of the main screens at desktop and phone width', async () => {

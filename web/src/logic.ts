@@ -131,3 +131,53 @@ export function backoffMs(attempt: number, random: number): number {
   const base = Math.min(10_000, 500 * 2 ** Math.min(attempt, 10));
   return Math.round(base * (0.8 + 0.4 * random));
 }
+
+/** A feed as the client matches it: the built-in mentions feed, or keywords from the server. */
+export type FeedRule = { kind: 'mentions' } | { kind: 'keywords'; keywords: string[] };
+
+const wordChar = /[\p{L}\p{N}]/u;
+
+/**
+ * Whether `text` contains `keyword` as a whole word or phrase, ignoring case: "deploy" matches
+ * "Deploy done" and "deploy!" but not "redeploy" or "deployment".
+ */
+export function containsKeyword(text: string, keyword: string): boolean {
+  const hay = text.toLowerCase();
+  const needle = keyword.trim().toLowerCase();
+  if (!needle) return false;
+  const checkStart = wordChar.test(needle[0]!);
+  const checkEnd = wordChar.test(needle.at(-1)!);
+  for (let at = hay.indexOf(needle); at >= 0; at = hay.indexOf(needle, at + 1)) {
+    const before = hay[at - 1];
+    const after = hay[at + needle.length];
+    if (checkStart && before !== undefined && wordChar.test(before)) continue;
+    if (checkEnd && after !== undefined && wordChar.test(after)) continue;
+    return true;
+  }
+  return false;
+}
+
+/** Whether a message belongs in a feed. Your own messages never do. */
+export function matchesFeed(rule: FeedRule, m: MessageView, me: string): boolean {
+  if (m.author.name.toLowerCase() === me.toLowerCase() || m.state === 'removed') return false;
+  if (rule.kind === 'mentions') return mentions(m.text, me);
+  const text = m.title ? `${m.title}\n${m.text}` : m.text;
+  return rule.keywords.some((k) => containsKeyword(text, k));
+}
+
+/**
+ * The search queries that find a feed's past matches: one phrase per keyword (the server's search
+ * requires every word of a query, a feed wants any keyword), or your login for mentions. Results
+ * are filtered again with `matchesFeed`, so past and live matches follow the same rule.
+ */
+export function feedQueries(rule: FeedRule, me: string): string[] {
+  if (rule.kind === 'mentions') return [me];
+  return rule.keywords.map((k) => `"${k.replace(/"/g, ' ').trim()}"`);
+}
+
+/** Merges feed matches: newest first, each message (room and sequence) once. */
+export function mergeMatches<T extends MessageView>(a: T[], b: T[]): T[] {
+  const byKey = new Map<string, T>();
+  for (const m of [...a, ...b]) byKey.set(`${m.roomId}:${m.seq}`, m);
+  return [...byKey.values()].sort((x, y) => y.ts - x.ts || y.roomId - x.roomId || y.seq - x.seq);
+}

@@ -1,5 +1,14 @@
 import { api, ApiError } from './api.js';
-import { countMessage, joinRequests, mergeMessages, unread, type FollowCounts } from './logic.js';
+import {
+  countMessage,
+  joinRequests,
+  matchesFeed,
+  mergeMatches,
+  mergeMessages,
+  unread,
+  type FeedRule,
+  type FollowCounts,
+} from './logic.js';
 import { ChatSocket, type ConnectionStatus } from './socket.js';
 import type {
   AuthReply,
@@ -13,9 +22,13 @@ import type {
   ServerEvent,
   ServerLimits,
   Session,
+  TopicFeedView,
 } from './types.js';
 
 const SESSION_KEY = 'perch.session';
+const NOTIFY_KEY = 'perch.notify';
+/** The built-in feed of messages that mention you. */
+export const MENTIONS_FEED = 'mentions';
 const PAGE = 50;
 
 export interface PendingPost {
@@ -61,6 +74,17 @@ export interface State {
   follows: FollowCounts[];
   rooms: Map<number, RoomState>;
   invitations: InvitationView[];
+  /** Your keyword feeds, as stored on the server. */
+  feeds: TopicFeedView[];
+  /**
+   * Feed matches that arrived during this session, by feed key (`mentions` or the feed's id),
+   * newest first; past ones are searched when a feed is opened.
+   */
+  feedMatches: Map<string, FeedMatch[]>;
+  /** When each feed was last looked at (ms): later matches count as new. */
+  feedSeen: Map<string, number>;
+  /** The user turned browser notifications on (and the browser allowed them). */
+  notify: boolean;
   notice?: string;
 }
 
@@ -81,6 +105,10 @@ export class Model {
       follows: [],
       rooms: new Map(),
       invitations: [],
+      feeds: [],
+      feedMatches: new Map(),
+      feedSeen: new Map(),
+      notify: storage.getItem(NOTIFY_KEY) === '1' && notificationPermission() === 'granted',
     };
   }
 
@@ -150,6 +178,7 @@ export class Model {
     this.socket?.stop();
     this.socket = null;
     this.storage.removeItem(SESSION_KEY);
+    this.storage.removeItem(NOTIFY_KEY);
     this.markedRead.clear();
     this.state = {
       session: null,
@@ -157,6 +186,10 @@ export class Model {
       follows: [],
       rooms: new Map(),
       invitations: [],
+      feeds: [],
+      feedMatches: new Map(),
+      feedSeen: new Map(),
+      notify: false,
       notice,
     };
     this.changed();
@@ -224,6 +257,7 @@ export class Model {
     this.update({ limits: auth.server.limits });
     await this.refreshFollows();
     void this.refreshInvitations();
+    void this.refreshFeeds();
     const followed = new Map(this.state.follows.map((f) => [f.roomId, f]));
     const ids = new Set<number>(followed.keys());
     for (const rs of this.state.rooms.values()) if (rs.open) ids.add(rs.id);
@@ -347,11 +381,130 @@ export class Model {
   private countFollowed(m: MessageView): void {
     const i = this.state.follows.findIndex((f) => f.roomId === m.roomId);
     if (i < 0) return;
+    if (m.seq > this.state.follows[i]!.lastSeq) this.matchFeeds(m);
     const next = countMessage(this.state.follows[i]!, m, this.me);
     if (next === this.state.follows[i]) return;
     const follows = this.state.follows.slice();
     follows[i] = next;
     this.update({ follows });
+  }
+
+  // --- topic feeds -------------------------------------------------------------------------
+
+  /** Every feed as a key and its matching rule: mentions first, then yours from the server. */
+  feedRules(): { key: string; rule: FeedRule }[] {
+    return [
+      { key: MENTIONS_FEED, rule: { kind: 'mentions' } },
+      ...this.state.feeds.map((f) => ({
+        key: String(f.id),
+        rule: { kind: 'keywords', keywords: f.keywords } as const,
+      })),
+    ];
+  }
+
+  async refreshFeeds(): Promise<void> {
+    try {
+      this.update({ feeds: await this.http<TopicFeedView[]>('GET', '/me/feeds') });
+    } catch {
+      // Kept as they were; the next reconnect tries again.
+    }
+  }
+
+  async createFeed(name: string, keywords: string[]): Promise<TopicFeedView> {
+    const feed = await this.http<TopicFeedView>('POST', '/me/feeds', { name, keywords });
+    this.update({ feeds: [...this.state.feeds.filter((f) => f.id !== feed.id), feed] });
+    return feed;
+  }
+
+  async updateFeed(id: number, patch: { name?: string; keywords?: string[] }): Promise<void> {
+    const feed = await this.http<TopicFeedView>('PATCH', `/me/feeds/${id}`, patch);
+    const feedMatches = new Map(this.state.feedMatches);
+    // New keywords: what matched before may not match now.
+    if (patch.keywords) feedMatches.delete(String(id));
+    this.update({ feeds: this.state.feeds.map((f) => (f.id === id ? feed : f)), feedMatches });
+  }
+
+  async deleteFeed(id: number): Promise<void> {
+    await this.http('DELETE', `/me/feeds/${id}`);
+    const feedMatches = new Map(this.state.feedMatches);
+    feedMatches.delete(String(id));
+    this.update({ feeds: this.state.feeds.filter((f) => f.id !== id), feedMatches });
+  }
+
+  /** New matches of a feed: those that arrived after it was last looked at. */
+  newMatches(key: string): number {
+    const seen = this.state.feedSeen.get(key) ?? 0;
+    return (this.state.feedMatches.get(key) ?? []).filter((m) => m.receivedAt > seen).length;
+  }
+
+  markFeedSeen(key: string): void {
+    if (this.newMatches(key) === 0) return;
+    const feedSeen = new Map(this.state.feedSeen);
+    feedSeen.set(key, Date.now());
+    this.update({ feedSeen });
+  }
+
+  /**
+   * Turns browser notifications on or off. Asking for permission must happen in a click handler
+   * (a user gesture), so only the settings button calls this.
+   */
+  async setNotify(on: boolean): Promise<NotificationPermission | 'unsupported'> {
+    if (!on) {
+      this.storage.removeItem(NOTIFY_KEY);
+      this.update({ notify: false });
+      return notificationPermission();
+    }
+    if (typeof Notification === 'undefined') return 'unsupported';
+    const permission =
+      Notification.permission === 'default'
+        ? await Notification.requestPermission()
+        : Notification.permission;
+    const notify = permission === 'granted';
+    if (notify) this.storage.setItem(NOTIFY_KEY, '1');
+    this.update({ notify });
+    return permission;
+  }
+
+  /** A new message in a followed room: adds it to every feed it matches, and may notify. */
+  private matchFeeds(m: MessageView): void {
+    let feedMatches: Map<string, FeedMatch[]> | undefined;
+    const hits: string[] = [];
+    for (const { key, rule } of this.feedRules()) {
+      if (!matchesFeed(rule, m, this.me)) continue;
+      feedMatches ??= new Map(this.state.feedMatches);
+      const list = feedMatches.get(key) ?? [];
+      if (list.some((x) => x.roomId === m.roomId && x.seq === m.seq)) continue;
+      feedMatches.set(key, mergeMatches<FeedMatch>(list, [{ ...m, receivedAt: Date.now() }]));
+      hits.push(key);
+    }
+    if (!feedMatches || hits.length === 0) return;
+    this.update({ feedMatches });
+    this.notifyMatch(m, hits[0]!);
+  }
+
+  private notifyMatch(m: MessageView, key: string): void {
+    if (!this.state.notify || notificationPermission() !== 'granted') return;
+    // No notification for what is on screen already.
+    const looking =
+      document.visibilityState === 'visible' &&
+      (location.pathname === `/rooms/${m.roomId}` || location.pathname === `/feeds/${key}`);
+    if (looking) return;
+    const room = this.state.follows.find((f) => f.roomId === m.roomId)?.name ?? '';
+    const feed =
+      key === MENTIONS_FEED ? null : this.state.feeds.find((f) => String(f.id) === key)?.name;
+    try {
+      const n = new Notification(`${m.author.displayName} · ${room}`, {
+        body: (m.title ? `${m.title}: ${m.text}` : m.text).slice(0, 200),
+        tag: `perch-${m.roomId}-${m.seq}`,
+        data: { feed },
+      });
+      n.onclick = () => {
+        window.focus();
+        location.assign(`/rooms/${m.roomId}?seq=${m.seq}`);
+      };
+    } catch {
+      // Some browsers only notify from a service worker; the badge still counts.
+    }
   }
 
   // --- rooms -------------------------------------------------------------------------------
@@ -577,6 +730,13 @@ export class Model {
     const left = rs.pending.filter((p) => !seen.has(p.clientId));
     if (left.length !== rs.pending.length) this.patchRoom(id, { pending: left });
   }
+}
+
+/** A feed match, with when this client received it (for "new since last looked"). */
+export type FeedMatch = MessageView & { receivedAt: number };
+
+function notificationPermission(): NotificationPermission | 'unsupported' {
+  return typeof Notification === 'undefined' ? 'unsupported' : Notification.permission;
 }
 
 function sortFollows(list: FollowCounts[]): FollowCounts[] {

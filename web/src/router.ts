@@ -7,6 +7,8 @@ export type Route =
   | { name: 'directory' }
   | { name: 'search' }
   | { name: 'invitations' }
+  | { name: 'feeds' }
+  | { name: 'feed'; key: string }
   | { name: 'new' };
 
 /** Reads the route from a path: /rooms/12, /rooms/12?seq=40, /rooms/12/settings, ... */
@@ -21,6 +23,9 @@ export function parseRoute(pathname: string, search: string): Route {
   if (pathname === '/directory') return { name: 'directory' };
   if (pathname === '/search') return { name: 'search' };
   if (pathname === '/invitations') return { name: 'invitations' };
+  if (pathname === '/feeds') return { name: 'feeds' };
+  const feed = /^\/feeds\/(mentions|\d+)\/?$/.exec(pathname);
+  if (feed) return { name: 'feed', key: feed[1]! };
   if (pathname === '/rooms/new') return { name: 'new' };
   return { name: 'home' };
 }

@@ -3,9 +3,10 @@
 import type { MessageView } from '../../src/domain/messages/present.js';
 import type { RoomView } from '../../src/domain/rooms/commands.js';
 import type { FollowView, InvitationView } from '../../src/domain/me/commands.js';
+import type { TopicFeedView } from '../../src/domain/me/feeds.js';
 import type { RosterInfo } from '../../src/realtime/hub.js';
 
-export type { MessageView, RoomView, FollowView, InvitationView, RosterInfo };
+export type { MessageView, RoomView, FollowView, InvitationView, RosterInfo, TopicFeedView };
 
 export interface SessionUser {
   id: number;

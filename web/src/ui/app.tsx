@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { t } from '../i18n.js';
 import { useRoute } from '../router.js';
 import { Directory } from './directory.js';
+import { FeedPage, FeedsPage } from './feeds.js';
 import { useModel } from './hooks.js';
 import { Invitations } from './invitations.js';
 import { RoomForm } from './room-form.js';
@@ -44,6 +45,12 @@ function Shell() {
       break;
     case 'invitations':
       main = <Invitations />;
+      break;
+    case 'feeds':
+      main = <FeedsPage />;
+      break;
+    case 'feed':
+      main = <FeedPage key={route.key} feedKey={route.key} />;
       break;
     default:
       main = (

@@ -9,6 +9,23 @@ import { Link } from './link.js';
 const timeFormat = new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit' });
 const dateFormat = new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeStyle: 'short' });
 
+/** A message found elsewhere (search, feeds), linking into its room at that message. */
+export function MessageCard({ m, roomName }: { m: MessageView; roomName: string | undefined }) {
+  return (
+    <li class="card">
+      <div class="message-meta">
+        <Link href={`/rooms/${m.roomId}?seq=${m.seq}`}>{roomName ?? `#${m.roomId}`}</Link>
+        <span class="author">{m.author.displayName}</span>
+        <time dateTime={new Date(m.ts).toISOString()}>{dateFormat.format(m.ts)}</time>
+      </div>
+      {m.title && <div class="story-title">{m.title}</div>}
+      <div class="message-text">
+        <MessageText text={m.text} />
+      </div>
+    </li>
+  );
+}
+
 /** Message text as text nodes and safe links; nothing in it is ever parsed as markup. */
 export function MessageText({ text }: { text: string }) {
   return (

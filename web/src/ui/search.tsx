@@ -1,12 +1,9 @@
 import { useState } from 'preact/hooks';
 import { ApiError } from '../api.js';
-import { errorText, lang, t } from '../i18n.js';
+import { errorText, t } from '../i18n.js';
 import type { RoomView, SearchReply } from '../types.js';
 import { useModel } from './hooks.js';
-import { Link } from './link.js';
-import { MessageText } from './message.js';
-
-const dateFormat = new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeStyle: 'short' });
+import { MessageCard } from './message.js';
 
 export function Search() {
   const [model, state] = useModel();
@@ -132,19 +129,7 @@ export function Search() {
           </p>
           <ul class="search-results" data-testid="search-results">
             {result.messages.map((m) => (
-              <li key={`${m.roomId}-${m.seq}`} class="card">
-                <div class="message-meta">
-                  <Link href={`/rooms/${m.roomId}?seq=${m.seq}`}>
-                    {names.get(m.roomId) ?? `#${m.roomId}`}
-                  </Link>
-                  <span class="author">{m.author.displayName}</span>
-                  <time dateTime={new Date(m.ts).toISOString()}>{dateFormat.format(m.ts)}</time>
-                </div>
-                {m.title && <div class="story-title">{m.title}</div>}
-                <div class="message-text">
-                  <MessageText text={m.text} />
-                </div>
-              </li>
+              <MessageCard key={`${m.roomId}-${m.seq}`} m={m} roomName={names.get(m.roomId)} />
             ))}
           </ul>
         </>

@@ -1,11 +1,12 @@
 import { t } from '../i18n.js';
 import { unread } from '../logic.js';
 import { useRoute } from '../router.js';
+import { MENTIONS_FEED } from '../model.js';
 import { useModel } from './hooks.js';
 import { Link } from './link.js';
 
 export function Sidebar() {
-  const [, state] = useModel();
+  const [model, state] = useModel();
   const route = useRoute();
   const current = route.name === 'room' || route.name === 'settings' ? route.id : null;
   const unseen = state.invitations.filter((i) => i.seenAt === null).length;
@@ -45,6 +46,35 @@ export function Sidebar() {
             {t.newRoom}
           </Link>
         </li>
+      </ul>
+      <h2 class="sidebar-heading" id="feeds-heading">
+        <Link href="/feeds" aria-current={route.name === 'feeds' ? 'page' : undefined}>
+          {t.feeds}
+        </Link>
+      </h2>
+      <ul class="room-list" aria-labelledby="feeds-heading" data-testid="feeds">
+        {[
+          { key: MENTIONS_FEED, name: t.mentionsFeed },
+          ...state.feeds.map((f) => ({ key: String(f.id), name: f.name })),
+        ].map(({ key, name }) => {
+          const n = model.newMatches(key);
+          return (
+            <li key={key} data-feed={key}>
+              <Link
+                href={`/feeds/${key}`}
+                class={n > 0 ? 'has-unread' : undefined}
+                aria-current={route.name === 'feed' && route.key === key ? 'page' : undefined}
+              >
+                <span class="room-name">{name}</span>
+                {n > 0 && (
+                  <span class="badge" data-testid="feed-new" aria-label={t.feedNewCount(n)}>
+                    {n}
+                  </span>
+                )}
+              </Link>
+            </li>
+          );
+        })}
       </ul>
       <h2 class="sidebar-heading" id="followed-heading">
         {t.followedRooms}
