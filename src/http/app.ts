@@ -7,6 +7,7 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import type { Config } from '../config/config.js';
+import { addinOrigins } from '../domain/addins/commands.js';
 import type { Domain } from '../domain/types.js';
 import { FileTooLargeError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -144,7 +145,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
 
   const site: StaticSite | undefined =
     opts.webRoot !== undefined && fs.existsSync(opts.webRoot)
-      ? staticSite(opts.webRoot)
+      ? staticSite(opts.webRoot, { frameSources: () => addinOrigins(domain) })
       : undefined;
 
   app.setNotFoundHandler(async (request, reply) => {

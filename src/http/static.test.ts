@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildDomain, type TestDomain } from '../../test/harness/domain.js';
+import { createAddin } from '../domain/addins/commands.js';
 import { createLogger } from '../logger.js';
 import { buildHttpApp } from './app.js';
 
@@ -61,6 +62,22 @@ describe('web client hosting', () => {
     const asset = await app.inject({ method: 'GET', url: '/assets/app-1234.js' });
     assert.match(String(asset.headers['cache-control']), /immutable/);
     assert.equal(asset.body, 'console.log(1)');
+  });
+
+  test('the client may frame only the registered add-ins’ origins', async () => {
+    const csp = async () =>
+      String(
+        (await app.inject({ method: 'GET', url: '/rooms/1' })).headers['content-security-policy'],
+      );
+    assert.match(await csp(), /frame-src 'none'/);
+    assert.match(await csp(), /frame-ancestors 'none'/);
+    await createAddin(t.d, t.admin, { name: 'Board', url: 'https://board.example:8443/pane?x=1' });
+    await createAddin(t.d, t.admin, { name: 'Board 2', url: 'https://board.example:8443/other' });
+    await createAddin(t.d, t.admin, { name: 'Wiki', url: 'http://wiki.example/' });
+    assert.match(
+      await csp(),
+      /frame-src http:\/\/wiki\.example https:\/\/board\.example:8443; frame-ancestors 'none'/,
+    );
   });
 
   test('client-side routes fall back to index.html; API paths do not', async () => {

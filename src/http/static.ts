@@ -20,11 +20,23 @@ const contentTypes: Record<string, string> = {
   '.webmanifest': 'application/manifest+json',
 };
 
-/** The web client's policy: its own scripts, styles and sockets only; no framing. */
-export const webCsp =
-  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
-  "connect-src 'self' ws: wss:; font-src 'self'; object-src 'none'; base-uri 'none'; " +
-  "form-action 'self'; frame-ancestors 'none'";
+/**
+ * The web client's policy: its own scripts, styles and sockets only; nobody may frame it. It may
+ * frame only the given origins (the registered add-ins' origins), or nothing.
+ */
+export function webCsp(frameSources: readonly string[] = []): string {
+  const frames = frameSources.length > 0 ? frameSources.join(' ') : "'none'";
+  return (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
+    "connect-src 'self' ws: wss:; font-src 'self'; object-src 'none'; base-uri 'none'; " +
+    `form-action 'self'; frame-src ${frames}; frame-ancestors 'none'`
+  );
+}
+
+export interface StaticSiteOptions {
+  /** Origins the client may frame (add-in panes), read for every response: none by default. */
+  frameSources?: () => Promise<string[]>;
+}
 
 /** Paths the web client never owns: unknown ones there answer a JSON 404, not index.html. */
 export function isServerPath(urlPath: string): boolean {
@@ -40,7 +52,7 @@ export interface StaticSite {
  * Serves the built web client from `root`. Resolves every path inside the real root and refuses
  * anything that leaves it (`..`, encoded slashes, symlinks out), dotfiles and NUL bytes.
  */
-export function staticSite(root: string): StaticSite {
+export function staticSite(root: string, opts: StaticSiteOptions = {}): StaticSite {
   const realRoot = fs.realpathSync(root);
 
   async function resolveFile(urlPath: string): Promise<string | undefined> {
@@ -69,12 +81,13 @@ export function staticSite(root: string): StaticSite {
     const handle = await fs.promises.open(file, 'r');
     const { size } = await handle.stat();
     const type = contentTypes[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
+    const frames = opts.frameSources ? await opts.frameSources() : [];
     await reply
       .code(200)
       .header('content-type', type)
       .header('content-length', String(size))
       .header('cache-control', cache)
-      .header('content-security-policy', webCsp)
+      .header('content-security-policy', webCsp(frames))
       .send(handle.createReadStream());
   }
 

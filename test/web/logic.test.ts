@@ -13,6 +13,7 @@ import {
   mentions,
   mergeMatches,
   mergeMessages,
+  takeToken,
   unread,
   type FeedRule,
 } from '../../web/src/logic.js';
@@ -214,4 +215,17 @@ describe('topic feeds', () => {
       ],
     );
   });
+});
+
+test('a token bucket allows a burst, then its rate', () => {
+  const rate = { perSecond: 0.5, burst: 3 };
+  let bucket = { tokens: 3, at: 0 };
+  const results: boolean[] = [];
+  for (const now of [0, 0, 0, 0, 1000, 2000, 2000, 8000, 8000, 8000, 8000]) {
+    const r = takeToken(bucket, now, rate);
+    bucket = r.bucket;
+    results.push(r.ok);
+  }
+  // Three at once, none at 0 or 1 s, one at 2 s, then three again (capped at the burst).
+  assert.deepEqual(results, [true, true, true, false, false, true, false, true, true, true, false]);
 });

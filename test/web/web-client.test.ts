@@ -3,6 +3,8 @@
 // is for a selector or condition, with the default deadline.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
@@ -528,6 +530,89 @@ describe('web client', () => {
     await other.context.close();
   });
 
+  test('a room add-in in a sandboxed pane reads the room and posts through the protocol', async () => {
+    const addin = await serveAddin();
+    try {
+      await admin.call('POST', '/addins', { name: 'Board', url: `${addin.url}/pane.html` });
+      const dash = await admin.call<{ id: number }>('POST', '/rooms', {
+        name: 'Dashboard',
+        category: 'General',
+        privacy: 'open',
+        addin: 'Board',
+      });
+      const stage = await admin.call<{ id: number }>('POST', '/rooms', {
+        name: 'Stage',
+        category: 'General',
+        privacy: 'open',
+        type: 'auditorium',
+        presenters: ['alice'],
+        addin: 'Board',
+      });
+      await admin.post(dash.id, 'dash one');
+      await admin.post(dash.id, 'dash <b>two</b>');
+
+      const a = await user('alice');
+      await a.page.goto(`${server.url}/rooms/${dash.id}`);
+      await a.page.getByRole('button', { name: 'Add-in: Board' }).click();
+      const pane = a.page.frameLocator('[data-testid=addin-frame]');
+      await pane
+        .locator('#status')
+        .filter({ hasText: /^posted \d+$/ })
+        .waitFor();
+      assert.equal(await pane.locator('#room').textContent(), 'Dashboard as alice');
+      assert.deepEqual(await pane.locator('#msgs li').allTextContents(), [
+        'dash one',
+        'dash <b>two</b>',
+      ]);
+      // The add-in's post is an ordinary message of Alice's, shown to everyone.
+      const posted = a.page.locator('li[data-testid=message]', {
+        hasText: 'add-in read 2 messages',
+      });
+      await posted.waitFor();
+      assert.equal(await posted.locator('.author').textContent(), 'Alice Liddell');
+      const sandbox = await a.page.getByTestId('addin-frame').getAttribute('sandbox');
+      assert.equal(sandbox, 'allow-scripts allow-forms allow-same-origin');
+
+      // A request that does not come from the pane is ignored; live messages reach the pane.
+      await a.page.evaluate(() =>
+        window.postMessage({ type: 'perch.post', text: 'forged by the page' }, '*'),
+      );
+      await admin.post(dash.id, 'dash three');
+      await pane.locator('#live li', { hasText: 'dash three' }).waitFor();
+      const history = await admin.call<{ messages: { text: string; author: { name: string } }[] }>(
+        'GET',
+        `/rooms/${dash.id}/messages`,
+      );
+      assert.deepEqual(
+        history.messages.map((m) => `${m.author.name}: ${m.text}`),
+        [
+          'admin: dash one',
+          'admin: dash <b>two</b>',
+          'alice: add-in read 2 messages',
+          'admin: dash three',
+        ],
+      );
+      assert.deepEqual(pageErrors(a.page), []);
+      await a.context.close();
+
+      // The server's permission checks apply: a non-presenter's add-in cannot post in an auditorium.
+      const b = await user('bob');
+      await b.page.goto(`${server.url}/rooms/${stage.id}`);
+      await b.page.getByRole('button', { name: 'Add-in: Board' }).click();
+      const bobPane = b.page.frameLocator('[data-testid=addin-frame]');
+      await bobPane.locator('#status').filter({ hasText: 'error post_not_allowed' }).waitFor();
+      const stageHistory = await admin.call<{ messages: unknown[] }>(
+        'GET',
+        `/rooms/${stage.id}/messages`,
+      );
+      assert.equal(stageHistory.messages.length, 0);
+      assert.deepEqual(pageErrors(b.page), []);
+      await b.context.close();
+    } finally {
+      await addin.close();
+    }
+  });
+
   test('screenshots of the main screens at desktop and phone width', async () => {
     for (const [label, viewport] of [
       ['desktop', { width: 1280, height: 800 }],
@@ -605,6 +690,66 @@ describe('web client', () => {
     await context.close();
   });
 });
+
+/** The add-in page the tests frame: it reads the room's messages and posts one through the API. */
+const addinPage = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Board</title></head>
+<body>
+<p id="room"></p><ul id="msgs"></ul><p id="status">waiting</p><ul id="live"></ul>
+<script>
+let perch = null;
+const $ = (id) => document.getElementById(id);
+const item = (list, text) => {
+  const li = document.createElement('li');
+  li.textContent = text;
+  $(list).append(li);
+};
+addEventListener('message', (e) => {
+  const d = e.data || {};
+  if (d.type === 'perch.context') {
+    perch = e.origin;
+    $('room').textContent = d.room.name + ' as ' + d.user.name;
+    parent.postMessage({ type: 'perch.messages', id: 'm1', limit: 10 }, perch);
+  } else if (e.origin !== perch) {
+    return;
+  } else if (d.type === 'perch.messages') {
+    for (const m of d.messages) item('msgs', m.text);
+    parent.postMessage({ type: 'perch.post', id: 'p1', text: 'add-in read ' + d.messages.length + ' messages' }, perch);
+  } else if (d.type === 'perch.posted') {
+    $('status').textContent = 'posted ' + d.seq;
+  } else if (d.type === 'perch.error') {
+    $('status').textContent = 'error ' + d.code;
+  } else if (d.type === 'perch.message') {
+    item('live', d.message.text);
+  }
+});
+// Nothing secret in it, and Perch's origin is not known yet: any target.
+parent.postMessage({ type: 'perch.ready' }, '*');
+</script>
+</body></html>
+`;
+
+/** Serves the add-in page on another loopback port (another origin than Perch's). */
+async function serveAddin(): Promise<{ url: string; close(): Promise<void> }> {
+  const srv = createServer((req, res) => {
+    if (req.url === '/pane.html') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end(addinPage);
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        srv.close(() => resolve());
+        srv.closeAllConnections();
+      }),
+  };
+}
 
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);

@@ -181,3 +181,23 @@ export function mergeMatches<T extends MessageView>(a: T[], b: T[]): T[] {
   for (const m of [...a, ...b]) byKey.set(`${m.roomId}:${m.seq}`, m);
   return [...byKey.values()].sort((x, y) => y.ts - x.ts || y.roomId - x.roomId || y.seq - x.seq);
 }
+
+/** A token-bucket rate: `burst` at once, refilled at `perSecond`. */
+export interface Rate {
+  perSecond: number;
+  burst: number;
+}
+
+export interface Bucket {
+  tokens: number;
+  /** When `tokens` was last computed (ms). */
+  at: number;
+}
+
+/** Takes one token from a bucket at time `now`; `ok` is false when none is left. */
+export function takeToken(b: Bucket, now: number, rate: Rate): { ok: boolean; bucket: Bucket } {
+  const elapsed = Math.max(0, now - b.at) / 1000;
+  const tokens = Math.min(rate.burst, b.tokens + elapsed * rate.perSecond);
+  if (tokens < 1) return { ok: false, bucket: { tokens, at: now } };
+  return { ok: true, bucket: { tokens: tokens - 1, at: now } };
+}

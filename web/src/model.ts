@@ -629,6 +629,23 @@ export class Model {
     void this.sendPost(id, p);
   }
 
+  /**
+   * Posts for a room's add-in and answers with the server's reply (or its error): the normal
+   * `post` frame, so every server-side check applies; not kept for a retry like the composer's.
+   */
+  async postNow(
+    id: number,
+    p: { text: string; title?: string; alert?: boolean },
+  ): Promise<{ seq: number }> {
+    return this.request<{ seq: number }>('post', {
+      roomId: id,
+      text: p.text,
+      title: p.title,
+      alert: p.alert,
+      clientId: newClientId(),
+    });
+  }
+
   retryPost(id: number, clientId: string): void {
     const p = this.room(id).pending.find((x) => x.clientId === clientId);
     if (!p) return;

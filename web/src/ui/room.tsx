@@ -3,6 +3,7 @@ import { errorText, t } from '../i18n.js';
 import type { RoomState } from '../model.js';
 import { navigate } from '../router.js';
 import type { RoomView } from '../types.js';
+import { AddinPane } from './addin-pane.js';
 import { Composer } from './composer.js';
 import { useModel } from './hooks.js';
 import { Link } from './link.js';
@@ -12,7 +13,8 @@ export function RoomPage({ id, seq }: { id: number; seq?: number }) {
   const [model, state] = useModel();
   const rs = state.rooms.get(id);
   const online = state.status === 'online';
-  const [showInfo, setShowInfo] = useState(false);
+  const [side, setSide] = useState<'info' | 'addin' | null>(null);
+  const showInfo = side === 'info';
 
   useEffect(() => {
     if (online || state.status === 'syncing') void model.openRoom(id);
@@ -32,7 +34,7 @@ export function RoomPage({ id, seq }: { id: number; seq?: number }) {
   if (!rs || !room) return <section class="loading" aria-busy="true" />;
 
   return (
-    <section class={`room${showInfo ? ' with-info' : ''}`} aria-labelledby="room-title">
+    <section class={`room${side ? ' with-info' : ''}`} aria-labelledby="room-title">
       <header class="room-header">
         <div class="room-heading">
           <h1 id="room-title">{room.name}</h1>
@@ -54,10 +56,21 @@ export function RoomPage({ id, seq }: { id: number; seq?: number }) {
             class="secondary"
             aria-expanded={showInfo}
             aria-controls="room-info"
-            onClick={() => setShowInfo(!showInfo)}
+            onClick={() => setSide(showInfo ? null : 'info')}
           >
             {t.roomInfo}
           </button>
+          {room.addin && (
+            <button
+              type="button"
+              class="secondary"
+              aria-expanded={side === 'addin'}
+              aria-controls="addin-pane"
+              onClick={() => setSide(side === 'addin' ? null : 'addin')}
+            >
+              {t.addinButton(room.addin.name)}
+            </button>
+          )}
           {room.my.canManage && (
             <Link href={`/rooms/${id}/settings`} class="button secondary">
               {t.settings}
@@ -76,6 +89,7 @@ export function RoomPage({ id, seq }: { id: number; seq?: number }) {
           <Composer id={id} room={room} pending={rs.pending} uploads={rs.uploads} />
         </div>
         {showInfo && <RoomInfo room={room} rs={rs} />}
+        {side === 'addin' && room.addin && <AddinPane room={room} rs={rs} />}
       </div>
     </section>
   );
