@@ -281,3 +281,10 @@ export class ComplianceUnavailableError extends PerchError {
     super('compliance_unavailable', 503, detail);
   }
 }
+
+/** No active legal hold with that id (never placed, or already released). */
+export class HoldNotFoundError extends NotFoundError {
+  constructor(id: number) {
+    super('hold_not_found', `no active legal hold ${id}`);
+  }
+}

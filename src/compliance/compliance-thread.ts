@@ -4,8 +4,10 @@ import { ComplianceUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import type { StoreLocation } from '../store/store-url.js';
+import type { ExportResult, SearchResult } from './ediscovery.js';
 import type { ComplianceThreadData, FromThread, ToThread } from './thread-protocol.js';
-import type { ComplianceStatus, WorkerThreadStatus } from './worker.js';
+import type { Hold, NewHold, RecordQuery } from './types.js';
+import type { ComplianceStatus, PurgeResult, WorkerThreadStatus } from './worker.js';
 
 export interface ComplianceThreadOptions {
   /** The main thread's chat store: takes the outbox deletes, answers the status while the thread is down. */
@@ -20,11 +22,12 @@ export interface ComplianceThreadOptions {
   runIntervalSeconds?: number;
   log: Logger;
   /**
-   * SQLite: drained outbox rows are deleted by the main thread's store, in its group commit
-   * (default), instead of by the thread's own connection, which would contend for the write lock
-   * (bench/README.md has the measurement). PostgreSQL: always deleted by the thread.
+   * SQLite: the thread's writes to the chat store (deleting drained outbox rows, recording purges)
+   * are made by the main thread's store, in its group commit (default), instead of by the
+   * thread's own connection, which would contend for the write lock (bench/README.md has the
+   * measurement). PostgreSQL: always made by the thread.
    */
-  deleteOnMain?: boolean;
+  writeOnMain?: boolean;
   /** First restart delay after the thread dies, doubled at each death up to maxBackoffMs. */
   backoffMs?: number;
   maxBackoffMs?: number;
@@ -92,7 +95,7 @@ export class ComplianceThread {
       pollMs: o.pollMs,
       runIntervalSeconds: o.runIntervalSeconds,
       logLevel: o.log.level,
-      deleteOnMain: o.chatLocation.dialect === 'sqlite' && (o.deleteOnMain ?? true),
+      writeOnMain: o.chatLocation.dialect === 'sqlite' && (o.writeOnMain ?? true),
     };
   }
 
@@ -161,6 +164,41 @@ export class ComplianceThread {
   /** Drains the outbox and runs every enabled adapter now, whatever the interval. */
   async runNow(): Promise<void> {
     await this.call('runNow');
+  }
+
+  /** Purges records past the retention period now (see ComplianceWorker.purge). */
+  purge(actorId: number | null): Promise<PurgeResult> {
+    return this.call('purge', actorId);
+  }
+
+  placeHold(hold: NewHold): Promise<Hold> {
+    return this.call('placeHold', hold);
+  }
+
+  releaseHold(
+    id: number,
+    by: string,
+    at: number,
+    reason: string | null,
+  ): Promise<Hold | undefined> {
+    return this.call('releaseHold', id, by, at, reason);
+  }
+
+  listHolds(includeReleased: boolean): Promise<Hold[]> {
+    return this.call('listHolds', includeReleased);
+  }
+
+  /** eDiscovery: one page of matching records. */
+  search(q: RecordQuery): Promise<SearchResult> {
+    return this.call('search', q);
+  }
+
+  /** eDiscovery: every matching record written to one file in the eDiscovery folder. */
+  exportRecords(
+    q: Omit<RecordQuery, 'limit' | 'afterId'>,
+    format: 'xml' | 'jsonl',
+  ): Promise<ExportResult> {
+    return this.call('exportRecords', q, format);
   }
 
   /** The worker's status, or (while the thread is restarting) what the main thread knows. */
@@ -236,10 +274,14 @@ export class ComplianceThread {
       this.pending.delete(m.id);
       if (m.error === undefined) p?.resolve(m.value);
       else p?.reject(new Error(m.error));
-    } else if (m.type === 'delete') {
-      this.o.chat.deleteActivity(m.ids).then(
-        () => this.post(t, { type: 'deleted', id: m.id }),
-        (err: unknown) => this.post(t, { type: 'deleted', id: m.id, error: message(err) }),
+    } else if (m.type === 'chat') {
+      const done =
+        m.op === 'deleteActivity'
+          ? this.o.chat.deleteActivity(...m.args)
+          : this.o.chat.recordActivity(...m.args);
+      done.then(
+        () => this.post(t, { type: 'chat-done', id: m.id }),
+        (err: unknown) => this.post(t, { type: 'chat-done', id: m.id, error: message(err) }),
       );
     }
   }

@@ -1,16 +1,20 @@
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Dialect } from '../store/store.js';
 import { runComplianceMigrations } from './migrate.js';
 import type {
   ComplianceAdapterTable,
   ComplianceDatabase,
+  ComplianceHoldTable,
   ComplianceRecordTable,
 } from './schema.js';
 import type {
   AdapterState,
   ComplianceRecord,
   ComplianceStore,
+  Hold,
   NewComplianceRecord,
+  NewHold,
+  RecordQuery,
 } from './types.js';
 
 const n = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
@@ -46,6 +50,33 @@ function toState(r: Selectable<ComplianceAdapterTable>): AdapterState {
     lastError: r.last_error,
     lastErrorAt: nn(r.last_error_at),
   };
+}
+
+function toHold(r: Selectable<ComplianceHoldTable>): Hold {
+  return {
+    id: n(r.id),
+    roomId: nn(r.room_id),
+    userId: nn(r.user_id),
+    from: nn(r.from_at),
+    to: nn(r.to_at),
+    reason: r.reason,
+    placedBy: r.placed_by,
+    placedAt: n(r.placed_at),
+    releasedBy: r.released_by,
+    releasedAt: nn(r.released_at),
+    releaseReason: r.release_reason,
+  };
+}
+
+/** True for a record (of the outer `compliance_records`) that an active legal hold covers. */
+const held = sql<boolean>`EXISTS (SELECT 1 FROM compliance_holds h WHERE h.released_at IS NULL
+  AND (h.room_id IS NULL OR h.room_id = compliance_records.room_id)
+  AND (h.user_id IS NULL OR h.user_id = compliance_records.actor_id)
+  AND (h.from_at IS NULL OR compliance_records.occurred_at >= h.from_at)
+  AND (h.to_at IS NULL OR compliance_records.occurred_at <= h.to_at))`;
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
 /** The compliance store over Kysely: the same SQL on SQLite and PostgreSQL. */
@@ -197,6 +228,110 @@ export class KyselyComplianceStore implements ComplianceStore {
       .where('name', '=', 'worker')
       .executeTakeFirst();
     return r?.holder === holder;
+  }
+
+  async placeHold(h: NewHold): Promise<Hold> {
+    const r = await this.db
+      .insertInto('compliance_holds')
+      .values({
+        room_id: h.roomId,
+        user_id: h.userId,
+        from_at: h.from,
+        to_at: h.to,
+        reason: h.reason,
+        placed_by: h.placedBy,
+        placed_at: h.placedAt,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toHold(r);
+  }
+
+  async releaseHold(
+    id: number,
+    by: string,
+    at: number,
+    reason: string | null,
+  ): Promise<Hold | undefined> {
+    const r = await this.db
+      .updateTable('compliance_holds')
+      .set({ released_by: by, released_at: at, release_reason: reason })
+      .where('id', '=', id)
+      .where('released_at', 'is', null)
+      .returningAll()
+      .executeTakeFirst();
+    return r && toHold(r);
+  }
+
+  async getHold(id: number): Promise<Hold | undefined> {
+    const r = await this.db
+      .selectFrom('compliance_holds')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return r && toHold(r);
+  }
+
+  async listHolds(includeReleased: boolean): Promise<Hold[]> {
+    let q = this.db.selectFrom('compliance_holds').selectAll().orderBy('id');
+    if (!includeReleased) q = q.where('released_at', 'is', null);
+    return (await q.execute()).map(toHold);
+  }
+
+  async purgeRecords(cutoff: number, upToId: number, limit: number): Promise<number> {
+    // One short transaction a batch: the held check and the delete see the same holds.
+    return this.db.transaction().execute(async (trx) => {
+      const ids = await trx
+        .selectFrom('compliance_records')
+        .select('id')
+        .where('occurred_at', '<', cutoff)
+        .where('id', '<=', upToId)
+        .where((eb) => eb.not(held))
+        .orderBy('id')
+        .limit(limit)
+        .execute();
+      if (ids.length === 0) return 0;
+      await trx
+        .deleteFrom('compliance_records')
+        .where(
+          'id',
+          'in',
+          ids.map((r) => r.id),
+        )
+        .execute();
+      return ids.length;
+    });
+  }
+
+  async countKept(cutoff: number, upToId: number): Promise<{ held: number; unexported: number }> {
+    const r = await this.db
+      .selectFrom('compliance_records')
+      .select((eb) => [
+        eb.fn.countAll().filterWhere('id', '>', upToId).as('unexported'),
+        eb.fn
+          .countAll()
+          .filterWhere((w) => w.and([w('id', '<=', upToId), held]))
+          .as('held'),
+      ])
+      .where('occurred_at', '<', cutoff)
+      .executeTakeFirstOrThrow();
+    return { held: n(r.held), unexported: n(r.unexported) };
+  }
+
+  async searchRecords(q: RecordQuery): Promise<ComplianceRecord[]> {
+    let s = this.db.selectFrom('compliance_records').selectAll().orderBy('id').limit(q.limit);
+    if (q.userId !== undefined) s = s.where('actor_id', '=', q.userId);
+    if (q.roomId !== undefined) s = s.where('room_id', '=', q.roomId);
+    if (q.from !== undefined) s = s.where('occurred_at', '>=', q.from);
+    if (q.to !== undefined) s = s.where('occurred_at', '<=', q.to);
+    if (q.afterId !== undefined) s = s.where('id', '>', q.afterId);
+    if (q.kinds !== undefined && q.kinds.length > 0) s = s.where('kind', 'in', q.kinds);
+    if (q.text !== undefined && q.text !== '') {
+      // The payload is JSON: look for the text as JSON spells it inside a string.
+      const needle = `%${escapeLike(JSON.stringify(q.text.toLowerCase()).slice(1, -1))}%`;
+      s = s.where(sql<boolean>`lower(payload) LIKE ${needle} ESCAPE '\\'`);
+    }
+    return (await s.execute()).map(toRecord);
   }
 
   async close(): Promise<void> {

@@ -36,7 +36,22 @@ export interface ComplianceLeaseTable {
   expires_at: number;
 }
 
+export interface ComplianceHoldTable {
+  id: Generated<number>;
+  room_id: number | null;
+  user_id: number | null;
+  from_at: number | null;
+  to_at: number | null;
+  reason: string;
+  placed_by: string;
+  placed_at: number;
+  released_by: string | null;
+  released_at: number | null;
+  release_reason: string | null;
+}
+
 export interface ComplianceDatabase {
+  compliance_holds: ComplianceHoldTable;
   compliance_records: ComplianceRecordTable;
   compliance_adapters: ComplianceAdapterTable;
   compliance_lease: ComplianceLeaseTable;

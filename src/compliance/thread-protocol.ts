@@ -2,6 +2,7 @@
  * Messages between the server's main thread and the compliance worker thread
  * (src/compliance/compliance-thread.ts ↔ src/compliance/worker-thread.ts).
  */
+import type { ActivityRecord } from '../store/store.js';
 import type { StoreLocation } from '../store/store-url.js';
 
 /** What the worker thread is started with (`workerData`); plain data only. */
@@ -17,17 +18,19 @@ export interface ComplianceThreadData {
   runIntervalSeconds?: number;
   logLevel: string;
   /**
-   * Drained outbox rows are deleted by the main thread's store (joining its SQLite group commit)
-   * rather than by the thread's own connection.
+   * The thread's writes to the chat store (deleting drained outbox rows, recording purges) are
+   * made by the main thread's store (joining its SQLite group commit) rather than by the thread's
+   * own connection.
    */
-  deleteOnMain: boolean;
+  writeOnMain: boolean;
 }
 
 export type ToThread =
   | { type: 'call'; id: number; op: string; args: unknown[] }
-  | { type: 'deleted'; id: number; error?: string }
+  | { type: 'chat-done'; id: number; error?: string }
   | { type: 'stop' };
 
 export type FromThread =
   | { type: 'result'; id: number; value?: unknown; error?: string }
-  | { type: 'delete'; id: number; ids: number[] };
+  | { type: 'chat'; id: number; op: 'deleteActivity'; args: [ids: number[]] }
+  | { type: 'chat'; id: number; op: 'recordActivity'; args: [record: ActivityRecord] };

@@ -62,6 +62,48 @@ export interface AdapterState {
   lastErrorAt: number | null;
 }
 
+/** What a legal hold covers: records matching every criterion given (at least one is). */
+export interface HoldScope {
+  roomId: number | null;
+  /** The acting user of the records. */
+  userId: number | null;
+  /** Records that occurred at or after this time (ms). */
+  from: number | null;
+  /** Records that occurred at or before this time (ms). */
+  to: number | null;
+}
+
+export interface NewHold extends HoldScope {
+  reason: string;
+  /** Login of the administrator who placed it. */
+  placedBy: string;
+  placedAt: number;
+}
+
+/** A legal hold: records it covers are never purged while it is active (not released). */
+export interface Hold extends NewHold {
+  id: number;
+  releasedBy: string | null;
+  releasedAt: number | null;
+  releaseReason: string | null;
+}
+
+/** eDiscovery criteria; every one given must match. */
+export interface RecordQuery {
+  userId?: number;
+  roomId?: number;
+  /** occurred_at >= from (ms). */
+  from?: number;
+  /** occurred_at <= to (ms). */
+  to?: number;
+  kinds?: string[];
+  /** Case-insensitive substring of the record's payload (text, original text, query, file name). */
+  text?: string;
+  /** Only records with a larger id (paging). */
+  afterId?: number;
+  limit: number;
+}
+
 export interface ComplianceStore {
   readonly dialect: Dialect;
   migrate(): Promise<string[]>;
@@ -84,5 +126,19 @@ export interface ComplianceStore {
    * Another holder gets it only once it has expired.
    */
   acquireLease(holder: string, now: number, ttlMs: number): Promise<boolean>;
+  placeHold(hold: NewHold): Promise<Hold>;
+  /** Releases an active hold; undefined when there is no such hold. */
+  releaseHold(id: number, by: string, at: number, reason: string | null): Promise<Hold | undefined>;
+  getHold(id: number): Promise<Hold | undefined>;
+  listHolds(includeReleased: boolean): Promise<Hold[]>;
+  /**
+   * Deletes at most `limit` records that occurred before `cutoff`, have `id <= upToId` and are
+   * covered by no active hold, oldest first. Returns how many were deleted.
+   */
+  purgeRecords(cutoff: number, upToId: number, limit: number): Promise<number>;
+  /** Records older than `cutoff` that a purge keeps: under an active hold, or past `upToId`. */
+  countKept(cutoff: number, upToId: number): Promise<{ held: number; unexported: number }>;
+  /** eDiscovery: records matching the query, oldest first. */
+  searchRecords(q: RecordQuery): Promise<ComplianceRecord[]>;
   close(): Promise<void>;
 }

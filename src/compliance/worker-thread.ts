@@ -6,6 +6,7 @@ import { createLogger } from '../logger.js';
 import { openStore } from '../store/open-store.js';
 import { openSqliteComplianceStore } from './sqlite-compliance-store.js';
 import type { ComplianceThreadData, FromThread, ToThread } from './thread-protocol.js';
+import type { NewHold, RecordQuery } from './types.js';
 import { ComplianceWorker, type ComplianceChat } from './worker.js';
 
 const data = workerData as ComplianceThreadData;
@@ -17,14 +18,13 @@ const store = openStore(data.chat, { sqliteSynchronous: data.sqliteSynchronous, 
 
 const post = (m: FromThread) => port.postMessage(m);
 let nextId = 1;
-const deletes = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+const onMain = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
 
-/** Asks the main thread to delete drained rows; its store's group commit takes them. */
-function deleteOnMain(ids: number[]): Promise<void> {
-  const id = nextId++;
+/** Has the main thread's store make a write; its group commit takes it with the posts. */
+function writeOnMain(m: Extract<FromThread, { type: 'chat' }>): Promise<void> {
   return new Promise((resolve, reject) => {
-    deletes.set(id, { resolve, reject });
-    post({ type: 'delete', id, ids });
+    onMain.set(m.id, { resolve, reject });
+    post(m);
   });
 }
 
@@ -35,7 +35,14 @@ const chat: ComplianceChat = {
   getRoom: (id) => store.getRoom(id),
   getCategory: (id) => store.getCategory(id),
   getSettings: () => store.getSettings(),
-  deleteActivity: data.deleteOnMain ? deleteOnMain : (ids) => store.deleteActivity(ids),
+  deleteActivity: (ids) =>
+    data.writeOnMain
+      ? writeOnMain({ type: 'chat', id: nextId++, op: 'deleteActivity', args: [ids] })
+      : store.deleteActivity(ids),
+  recordActivity: (r) =>
+    data.writeOnMain
+      ? writeOnMain({ type: 'chat', id: nextId++, op: 'recordActivity', args: [r] })
+      : store.recordActivity(r),
 };
 
 const worker = new ComplianceWorker({
@@ -48,10 +55,17 @@ const worker = new ComplianceWorker({
   runIntervalSeconds: data.runIntervalSeconds,
 });
 
-/** What the main thread may ask for (ComplianceThread's methods). */
+/** What the main thread may ask for (ComplianceThread's methods of the same names). */
 const ops: Record<string, (...args: never[]) => Promise<unknown>> = {
   status: () => worker.status(),
   runNow: () => worker.runNow(),
+  purge: (actorId: number | null) => worker.purge(actorId),
+  placeHold: (h: NewHold) => worker.placeHold(h),
+  releaseHold: (id: number, by: string, at: number, reason: string | null) =>
+    worker.releaseHold(id, by, at, reason),
+  listHolds: (includeReleased: boolean) => worker.listHolds(includeReleased),
+  search: (q: RecordQuery) => worker.search(q),
+  exportRecords: (q: RecordQuery, format: 'xml' | 'jsonl') => worker.exportRecords(q, format),
 };
 
 let stopping: Promise<void> | undefined;
@@ -66,9 +80,9 @@ function stop(): Promise<void> {
 }
 
 port.on('message', (m: ToThread) => {
-  if (m.type === 'deleted') {
-    const d = deletes.get(m.id);
-    deletes.delete(m.id);
+  if (m.type === 'chat-done') {
+    const d = onMain.get(m.id);
+    onMain.delete(m.id);
     if (m.error === undefined) d?.resolve();
     else d?.reject(new Error(m.error));
   } else if (m.type === 'call') {

@@ -3,9 +3,18 @@ import { readComplianceConfig, type ComplianceConfig } from '../domain/complianc
 import type { Logger } from '../logger.js';
 import type { ActivityRow, Store } from '../store/store.js';
 import { DirectoryOutput, toConversations, type AdapterSettings } from './adapter.js';
+import {
+  exportRecords,
+  searchRecords,
+  type ExportResult,
+  type SearchResult,
+} from './ediscovery.js';
 import { loadAdapter } from './load-adapter.js';
 import type {
   AdapterState,
+  Hold,
+  NewHold,
+  RecordQuery,
   ComplianceRoom,
   ComplianceStore,
   ComplianceUser,
@@ -17,6 +26,7 @@ export type ComplianceChat = Pick<
   Store,
   | 'readActivity'
   | 'deleteActivity'
+  | 'recordActivity'
   | 'countActivity'
   | 'getPrincipals'
   | 'getRoom'
@@ -40,6 +50,8 @@ export interface ComplianceWorkerOptions {
   runIntervalSeconds?: number;
   /** Outbox rows moved per step. */
   batchSize?: number;
+  /** Compliance records deleted per purge transaction. */
+  purgeBatchSize?: number;
   /** Who holds the worker lease: stable for a Standard Edition data dir. */
   holder?: string;
   leaseTtlMs?: number;
@@ -74,6 +86,8 @@ export interface ComplianceStatus {
   lastError: string | null;
   runInterval: number;
   adapters: AdapterStatus[];
+  /** The last retention purge since the worker started (null: none yet). */
+  lastPurge?: PurgeResult | null;
   /** The worker thread that does all of the above (set by ComplianceThread). */
   worker?: WorkerThreadStatus;
 }
@@ -87,6 +101,30 @@ export interface WorkerThreadStatus {
   restarts: number;
   lastExit: string | null;
   lastExitAt: string | null;
+}
+
+/** Folder under the compliance output folder where eDiscovery exports are written. */
+export const EDISCOVERY_FOLDER = 'ediscovery';
+
+/** How often the retention purge runs on its own (it also runs on POST /compliance/purge). */
+const PURGE_EVERY_MS = 3_600_000;
+/** Records deleted per purge transaction: short, so that capture and runs interleave. */
+const PURGE_BATCH = 1000;
+
+/** What a retention purge did. */
+export interface PurgeResult {
+  retentionDays: number | null;
+  /** Records that occurred before this were eligible (null: no retention set, nothing purged). */
+  cutoff: string | null;
+  /** The lowest cursor of the enabled adapters: nothing past it is purged. */
+  exportedUpTo: number;
+  purged: number;
+  /** Records past the retention period kept because a legal hold covers them. */
+  keptUnderHold: number;
+  /** Records past the retention period kept because an enabled adapter has not exported them. */
+  keptUnexported: number;
+  startedAt: string;
+  finishedAt: string;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -114,6 +152,8 @@ export class ComplianceWorker {
   private lastCaptureAt: number | null = null;
   private lastError: string | null = null;
   private readonly adapterErrors = new Map<string, { message: string; at: number }>();
+  private lastPurgeAt: number | null = null;
+  private lastPurge: PurgeResult | null = null;
   private chain: Promise<unknown> = Promise.resolve();
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
@@ -122,6 +162,7 @@ export class ComplianceWorker {
     this.o = {
       pollMs: 1000,
       batchSize: 500,
+      purgeBatchSize: PURGE_BATCH,
       holder: 'standard',
       leaseTtlMs: 30_000,
       now: Date.now,
@@ -212,6 +253,125 @@ export class ComplianceWorker {
       throw err;
     }
     await this.runAdapters(cs, force);
+    const config = await readComplianceConfig(this.o.chat);
+    const now = this.o.now();
+    if (
+      config.retentionDays !== null &&
+      (this.lastPurgeAt === null || now - this.lastPurgeAt >= PURGE_EVERY_MS)
+    ) {
+      this.lastPurgeAt = now;
+      try {
+        await this.purgeExpired(cs, config, null);
+      } catch (err) {
+        this.o.log.error({ err: message(err) }, 'compliance retention purge failed');
+      }
+    }
+  }
+
+  /**
+   * Purges the records older than the retention period (none when it is not set), now, and
+   * records the purge as a COMPLIANCE_PURGED event. `actorId`: the administrator who asked.
+   */
+  purge(actorId: number | null): Promise<PurgeResult> {
+    return this.exclusive(async () => {
+      const cs = await this.openStore();
+      return this.purgeExpired(cs, await readComplianceConfig(this.o.chat), actorId);
+    });
+  }
+
+  /** Runs `fn` with the compliance store, between the worker's own steps. */
+  private withStore<T>(fn: (cs: ComplianceStore) => Promise<T>): Promise<T> {
+    return this.exclusive(async () => fn(await this.openStore()));
+  }
+
+  placeHold(hold: NewHold): Promise<Hold> {
+    return this.withStore((cs) => cs.placeHold(hold));
+  }
+
+  releaseHold(
+    id: number,
+    by: string,
+    at: number,
+    reason: string | null,
+  ): Promise<Hold | undefined> {
+    return this.withStore((cs) => cs.releaseHold(id, by, at, reason));
+  }
+
+  listHolds(includeReleased: boolean): Promise<Hold[]> {
+    return this.withStore((cs) => cs.listHolds(includeReleased));
+  }
+
+  /** eDiscovery: one page of matching records. */
+  async search(q: RecordQuery): Promise<SearchResult> {
+    const config = await readComplianceConfig(this.o.chat);
+    return this.withStore((cs) => searchRecords(cs, config, q));
+  }
+
+  /** eDiscovery: every matching record in one file under `<outputRoot>/ediscovery`. */
+  async exportRecords(
+    q: Omit<RecordQuery, 'limit' | 'afterId'>,
+    format: 'xml' | 'jsonl',
+  ): Promise<ExportResult> {
+    const config = await readComplianceConfig(this.o.chat);
+    const dir = path.join(this.o.outputRoot, EDISCOVERY_FOLDER);
+    return this.withStore((cs) => exportRecords(cs, config, q, format, dir, this.o.now()));
+  }
+
+  /**
+   * Deletes, a batch at a time, records older than the retention period that every enabled
+   * adapter has exported and no active legal hold covers.
+   */
+  private async purgeExpired(
+    cs: ComplianceStore,
+    config: ComplianceConfig,
+    actorId: number | null,
+  ): Promise<PurgeResult> {
+    const startedAt = this.o.now();
+    const days = config.retentionDays;
+    const cutoff = days === null ? null : startedAt - days * 86_400_000;
+    // Never past what every enabled adapter has exported (a pending run's range included).
+    let upToId = (await cs.stats()).lastId;
+    for (const a of config.adapters) {
+      if (a.enabled) upToId = Math.min(upToId, (await cs.getAdapterState(a.name))?.cursor ?? 0);
+    }
+    let purged = 0;
+    let logged = 0;
+    if (cutoff !== null) {
+      for (;;) {
+        const batch = this.o.purgeBatchSize;
+        const n = await cs.purgeRecords(cutoff, upToId, batch);
+        purged += n;
+        this.step('purge:batch');
+        if (purged - logged >= 10_000) {
+          logged = purged;
+          this.o.log.info({ purged, cutoff: iso(cutoff) }, 'compliance retention purge: progress');
+        }
+        if (n < batch) break;
+      }
+    }
+    const kept = cutoff === null ? { held: 0, unexported: 0 } : await cs.countKept(cutoff, upToId);
+    const result: PurgeResult = {
+      retentionDays: days,
+      cutoff: iso(cutoff),
+      exportedUpTo: upToId,
+      purged,
+      keptUnderHold: kept.held,
+      keptUnexported: kept.unexported,
+      startedAt: iso(startedAt)!,
+      finishedAt: iso(this.o.now())!,
+    };
+    this.lastPurge = result;
+    if (purged > 0 || actorId !== null) {
+      this.o.log.info(result, 'compliance retention purge');
+      await this.o.chat.recordActivity({
+        kind: 'COMPLIANCE_PURGED',
+        actorId,
+        roomId: null,
+        createdAt: this.o.now(),
+        payload: { ...result },
+      });
+    }
+    return result;
   }
 
   /** Moves every outbox row into the compliance store, a batch at a time. */
@@ -436,6 +596,7 @@ export class ComplianceWorker {
       lastCaptureAt: iso(this.lastCaptureAt),
       lastError: this.lastError,
       runInterval: this.o.runIntervalSeconds ?? config.runInterval,
+      lastPurge: this.lastPurge,
       adapters: config.adapters.map((a) => {
         const s = states.find((x) => x.name === a.name);
         const err = this.adapterErrors.get(a.name);

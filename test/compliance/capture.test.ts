@@ -262,11 +262,14 @@ describe('compliance capture through real domain commands', () => {
         else if (p.endsWith('.ts') && !p.endsWith('.test.ts')) {
           const s = fs.readFileSync(p, 'utf8');
           for (const m of s.matchAll(/kind: '([A-Z_]+)'/g)) found.add(m[1]!);
-          for (const m of s.matchAll(/'(MESSAGE_[A-Z]+)'/g)) found.add(m[1]!);
+          for (const m of s.matchAll(/'((?:MESSAGE|LEGAL_HOLD|COMPLIANCE)_[A-Z_]+)'/g)) {
+            found.add(m[1]!);
+          }
         }
       }
     };
     walk(src);
+    walk(path.resolve(src, '..', 'compliance'));
     assert.ok(found.size > 15);
     for (const k of found) assert.ok(xsd.includes(`value="${k}"`), `XSD lacks ${k}`);
   });

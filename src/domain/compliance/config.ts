@@ -57,6 +57,10 @@ export const complianceAdapterSchema = z
   .refine((a) => a.type !== 'module' || a.module !== undefined, {
     message: 'a module adapter needs `module`',
     path: ['module'],
+  })
+  .refine((a) => (a.outputDirectory ?? a.name).split(/[\\/]/)[0] !== 'ediscovery', {
+    message: 'the `ediscovery` folder holds eDiscovery exports; pick another output folder',
+    path: ['outputDirectory'],
   });
 
 export type ComplianceAdapterConfig = z.infer<typeof complianceAdapterSchema>;
@@ -75,6 +79,16 @@ export const complianceConfigSchema = z
       .default('perch.local')
       .describe('Domain used in the user and channel URIs of the XML output.'),
     maxRecordsPerRun: z.number().int().min(1).max(1_000_000).default(100_000),
+    retentionDays: z
+      .number()
+      .int()
+      .min(1)
+      .max(36_500)
+      .nullable()
+      .default(null)
+      .describe(
+        'Days compliance records are kept; older ones are purged (never under legal hold, never before every enabled adapter exported them). null: kept forever.',
+      ),
     adapters: z
       .array(complianceAdapterSchema)
       .max(8)
@@ -90,6 +104,7 @@ export const complianceConfigPatchSchema = z
     runInterval: z.unknown().optional(),
     uriDomain: z.unknown().optional(),
     maxRecordsPerRun: z.unknown().optional(),
+    retentionDays: z.unknown().optional(),
     adapters: z.unknown().optional(),
   })
   .strict();

@@ -6,12 +6,75 @@ import {
   getComplianceConfig,
   setComplianceConfig,
 } from '../../../domain/compliance/config.js';
+import {
+  exportCompliance,
+  exportInputSchema,
+  holdInputSchema,
+  listHolds,
+  placeHold,
+  purgeNow,
+  releaseHold,
+  searchCompliance,
+  searchInputSchema,
+} from '../../../domain/compliance/commands.js';
 import { requireAdmin } from '../../../domain/directory/commands.js';
 import { ComplianceUnavailableError } from '../../../errors.js';
 import { defineRoute, type AnyRoute } from '../../registry.js';
 
 /** What the routes need from the compliance worker. */
-export type ComplianceControl = Pick<ComplianceThread, 'status' | 'runNow' | 'call'>;
+export type ComplianceControl = Pick<
+  ComplianceThread,
+  | 'status'
+  | 'runNow'
+  | 'purge'
+  | 'placeHold'
+  | 'releaseHold'
+  | 'listHolds'
+  | 'search'
+  | 'exportRecords'
+>;
+
+const purgeSchema = z.object({
+  retentionDays: z.number().nullable(),
+  cutoff: z.string().nullable(),
+  exportedUpTo: z.number(),
+  purged: z.number(),
+  keptUnderHold: z.number(),
+  keptUnexported: z.number(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+});
+
+const holdSchema = z.object({
+  id: z.number(),
+  roomId: z.number().nullable(),
+  userId: z.number().nullable(),
+  from: z.number().nullable(),
+  to: z.number().nullable(),
+  reason: z.string(),
+  placedBy: z.string(),
+  placedAt: z.number(),
+  releasedBy: z.string().nullable(),
+  releasedAt: z.number().nullable(),
+  releaseReason: z.string().nullable(),
+});
+
+const searchResultSchema = z.object({
+  records: z
+    .array(z.record(z.string(), z.unknown()))
+    .describe('Records in the JSON-lines format, with user and room details, oldest first.'),
+  nextAfterId: z.number().nullable().describe('`afterId` for the next page; null on the last.'),
+});
+
+const exportResultSchema = z.object({
+  format: z.enum(['xml', 'jsonl']),
+  file: z.string(),
+  path: z.string(),
+  records: z.number(),
+  firstRecordId: z.number().nullable(),
+  lastRecordId: z.number().nullable(),
+  sha256: z.string(),
+});
 
 const adapterStatusSchema = z.object({
   name: z.string(),
@@ -37,6 +100,7 @@ export const complianceStatusSchema = z.object({
   lastError: z.string().nullable(),
   runInterval: z.number().describe('Seconds between adapter runs in effect.'),
   adapters: z.array(adapterStatusSchema),
+  lastPurge: purgeSchema.nullable().optional(),
   worker: z
     .object({
       state: z.enum(['running', 'restarting', 'stopped']),
@@ -113,6 +177,77 @@ export function complianceRoutes(control?: ComplianceControl): AnyRoute[] {
         await w.runNow().catch(() => undefined);
         return w.status();
       },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/v1/compliance/purge',
+      summary: 'Purge compliance records past the retention period now (administrators)',
+      description:
+        'Deletes, in batches, records older than `retentionDays` that every enabled adapter has exported and no active legal hold covers. Captured as COMPLIANCE_PURGED. Also runs hourly on its own.',
+      tags: ['compliance'],
+      auth: 'admin',
+      response: { status: 200, description: 'What the purge did.', schema: purgeSchema },
+      handler: ({ actor }) => purgeNow(actor, worker()),
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/v1/compliance/holds',
+      summary: 'Legal holds: the active ones, or all with ?released=true (administrators)',
+      tags: ['compliance'],
+      auth: 'admin',
+      query: z.object({ released: z.enum(['true', 'false']).default('false') }).strict(),
+      response: { status: 200, description: 'The holds.', schema: z.array(holdSchema) },
+      handler: ({ actor, query }) => listHolds(actor, worker(), query.released === 'true'),
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/v1/compliance/holds',
+      summary: 'Place a legal hold on a room, a user and/or a time range (administrators)',
+      description:
+        'Records matching every criterion given are never purged while the hold is active. Captured as LEGAL_HOLD_PLACED.',
+      tags: ['compliance'],
+      auth: 'admin',
+      body: holdInputSchema,
+      response: { status: 201, description: 'The hold.', schema: holdSchema },
+      handler: ({ domain, actor, body }) => placeHold(domain, actor, worker(), body),
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/v1/compliance/holds/:id/release',
+      summary: 'Release a legal hold (administrators)',
+      description:
+        'The hold stays listed with who released it and why. Captured as LEGAL_HOLD_RELEASED.',
+      tags: ['compliance'],
+      auth: 'admin',
+      params: z.object({ id: z.coerce.number().int().positive() }),
+      body: z.object({ reason: z.string().optional() }).strict().optional(),
+      response: { status: 200, description: 'The released hold.', schema: holdSchema },
+      handler: ({ domain, actor, params, body }) =>
+        releaseHold(domain, actor, worker(), params.id, body),
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/v1/compliance/search',
+      summary: 'eDiscovery: search the compliance store (administrators)',
+      description:
+        'By user, room, time range, event types and text; covers everything captured, including posts in history-off categories and the originals of removed or replaced messages. Captured as COMPLIANCE_SEARCHED.',
+      tags: ['compliance'],
+      auth: 'admin',
+      body: searchInputSchema,
+      response: { status: 200, description: 'One page of records.', schema: searchResultSchema },
+      handler: ({ domain, actor, body }) => searchCompliance(domain, actor, worker(), body),
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/v1/compliance/export',
+      summary: 'eDiscovery: export every matching record to a file (administrators)',
+      description:
+        "Same criteria as search; writes one file in the XML adapter's Lync format or JSON lines under `<compliance output folder>/ediscovery/`. Captured as COMPLIANCE_EXPORTED.",
+      tags: ['compliance'],
+      auth: 'admin',
+      body: exportInputSchema,
+      response: { status: 201, description: 'The file written.', schema: exportResultSchema },
+      handler: ({ domain, actor, body }) => exportCompliance(domain, actor, worker(), body),
     }),
   ];
 }
