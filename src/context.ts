@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Argon2Hasher } from './auth/argon2-hasher.js';
+import { PoolFrontEnd } from './cluster/front-end.js';
 import { ComplianceThread } from './compliance/compliance-thread.js';
 import type { Config } from './config/config.js';
 import { bootstrap } from './domain/directory/commands.js';
@@ -26,6 +27,8 @@ export interface AppContext {
   http: FastifyInstance;
   realtime: RealtimeServer;
   compliance: ComplianceThread;
+  /** This process as a front end of an Enterprise Edition pool (PERCH_POOL), else undefined. */
+  frontEnd: PoolFrontEnd | undefined;
   /** The address actually listened on (port resolved when 0 was asked). */
   address(): { host: string; port: number };
   listen(): Promise<void>;
@@ -59,13 +62,22 @@ export async function createAppContext(
     config.storeUrl === undefined
       ? { dialect: 'sqlite' as const, file: path.join(config.dataDir, 'perch.db') }
       : parseStoreUrl(config.storeUrl);
-  const store = openStore(location, { sqliteSynchronous: config.sqliteSynchronous });
+  // A front end of a pool: posts are announced to the other front ends (src/cluster). A lone
+  // server (Standard Edition) pays nothing for it.
+  const pooled =
+    config.pool !== undefined && config.frontEnd !== undefined && location.dialect === 'postgres';
+  const store = openStore(location, {
+    sqliteSynchronous: config.sqliteSynchronous,
+    notifySequences: pooled,
+  });
   if (config.storeUrl !== undefined) {
     log.info({ store: redact(config.storeUrl), dialect: store.dialect }, 'chat store');
   }
   const applied = await store.migrate();
   if (applied.length > 0) log.info({ migrations: applied }, 'store migrated');
   const bus = new EventBus(log.child({ subsystem: 'events' }));
+  // In a pool the hub hears events from the fan-out, which orders local and remote ones.
+  const hubBus = pooled ? new EventBus(log.child({ subsystem: 'events' })) : bus;
   const domain = createDomain({
     store,
     events: bus,
@@ -105,26 +117,63 @@ export async function createAppContext(
     pollMs: config.compliancePollMs,
     runIntervalSeconds: config.complianceRunIntervalSeconds,
   });
+  const frontEnd: PoolFrontEnd | undefined =
+    pooled && location.dialect === 'postgres'
+      ? new PoolFrontEnd({
+          pool: config.pool!,
+          name: config.frontEnd!,
+          version,
+          connectionString: location.connectionString,
+          heartbeatMs: config.poolHeartbeatMs,
+          d: domain,
+          domainBus: bus,
+          hubBus,
+          hasSubscribers: (roomId): boolean => realtime.hub.hasRoom(roomId),
+          load: () => ({
+            connections: realtime.connectionCount(),
+            users: realtime.hub.userCount(),
+          }),
+          log: log.child({ subsystem: 'cluster' }),
+        })
+      : undefined;
+  const admission = () => frontEnd?.admission();
   const http = await buildHttpApp({
     domain,
     config,
     log,
     webRoot: opts.webRoot,
     compliance,
+    edition: frontEnd ? 'enterprise' : 'standard',
+    pool: frontEnd && { registry: frontEnd.registry, admission },
     health: async () => {
       await store.getSettings();
-      return { ok: true, checks: { store: 'ok', connections: realtime.connectionCount() } };
+      const checks: Record<string, unknown> = {
+        store: 'ok',
+        connections: realtime.connectionCount(),
+      };
+      if (!frontEnd) return { ok: true, checks };
+      // Ready once registered in the pool; an idle front end is healthy, and says so.
+      const registered = frontEnd.address !== '';
+      checks.pool = {
+        name: frontEnd.pool,
+        frontEnd: frontEnd.name,
+        state: !registered ? 'starting' : frontEnd.isActive() ? 'active' : 'idle',
+      };
+      return { ok: registered, checks };
     },
   });
-  const realtime = new RealtimeServer({
+  const realtime: RealtimeServer = new RealtimeServer({
     domain,
-    bus,
+    bus: hubBus,
     log: log.child({ subsystem: 'realtime' }),
     version,
     maxFrameBytes: config.maxFrameBytes,
     maxBufferedBytes: config.maxBufferedBytes,
+    pool: frontEnd && { name: frontEnd.pool, frontEnd: frontEnd.name, admission },
   });
   realtime.attach(http.server);
+  // Listening (and each room's position taken) before any client can connect.
+  await frontEnd?.start();
 
   let closing: Promise<void> | undefined;
   return {
@@ -135,6 +184,7 @@ export async function createAppContext(
     http,
     realtime,
     compliance,
+    frontEnd,
     address() {
       const a = http.server.address();
       return typeof a === 'object' && a
@@ -143,6 +193,13 @@ export async function createAppContext(
     },
     async listen() {
       await http.listen({ host: config.host, port: config.port });
+      if (frontEnd) {
+        const a = http.server.address();
+        const { address: host, port } =
+          typeof a === 'object' && a ? a : { address: config.host, port: config.port };
+        const shown = host.includes(':') ? `[${host}]` : host;
+        await frontEnd.register(config.publicUrl ?? `http://${shown}:${port}`);
+      }
       compliance.start();
     },
     close() {
@@ -151,6 +208,7 @@ export async function createAppContext(
         const httpClosed = http.close();
         await realtime.drain(config.shutdownGraceMs);
         await httpClosed;
+        await frontEnd?.stop();
         await compliance.stop();
         await store.close();
       })();

@@ -227,6 +227,58 @@ export class ShuttingDownError extends PerchError {
   }
 }
 
+/**
+ * This front end is idle in its Enterprise Edition pool (not in the active set): it keeps the
+ * connections it has but takes no new client sessions. `details.active` names the active front
+ * ends and their URLs, so that a client moves on to one of them.
+ */
+export class FrontEndIdleError extends PerchError {
+  constructor(frontEnd: string, active: { name: string; url: string }[]) {
+    super(
+      'front_end_idle',
+      503,
+      `front end ${JSON.stringify(frontEnd)} is idle; connect to an active one: ${
+        active.map((a) => `${a.name} (${a.url})`).join(', ') || 'none is active'
+      }`,
+      { frontEnd, active },
+    );
+  }
+}
+
+/** No such pool, or this server is not a front end of an Enterprise Edition pool at all. */
+export class PoolNotFoundError extends NotFoundError {
+  constructor(name?: string) {
+    super(
+      'pool_not_found',
+      name === undefined
+        ? 'this server is not a front end of an Enterprise Edition pool'
+        : `pool ${JSON.stringify(name)} not found`,
+    );
+  }
+}
+
+/** An active set names a front end that never registered in the pool. */
+export class FrontEndNotFoundError extends NotFoundError {
+  constructor(pool: string, names: string[]) {
+    super(
+      'front_end_not_found',
+      `no front end named ${names.map((n) => JSON.stringify(n)).join(', ')} has registered in pool ${JSON.stringify(pool)}`,
+    );
+  }
+}
+
+/** An active set larger than a pool allows (four, as in Lync). */
+export class TooManyActiveServersError extends PerchError {
+  constructor(limit: number, asked: number) {
+    super(
+      'too_many_active_servers',
+      400,
+      `at most ${limit} front ends may be active in a pool (${asked} given)`,
+      { limit },
+    );
+  }
+}
+
 export class InternalError extends PerchError {
   constructor() {
     super('internal_error', 500, 'internal server error');

@@ -10,6 +10,7 @@ import { registerDbCommands } from './db.js';
 import { registerGroupCommands } from './group.js';
 import { registerMessageCommands } from './message.js';
 import { registerPolicyCommands } from './policy.js';
+import { registerPoolCommands } from './pool.js';
 import { registerPrincipalCommands } from './principal.js';
 import { registerRoleCommands } from './role.js';
 import { registerRoomCommands } from './room.js';
@@ -31,6 +32,7 @@ export function registerAdminCommands(program: Command): void {
   registerAddinCommands(program);
   registerPrincipalCommands(program);
   registerDbCommands(program);
+  registerPoolCommands(program);
   registerTestCommands(program);
   registerAuditCommands(program);
 }

@@ -116,6 +116,36 @@ export const configSchema = z.object({
     .max(600_000)
     .default(1000)
     .describe('PERCH_COMPLIANCE_POLL_MS: how often the compliance worker drains the outbox.'),
+  pool: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits and . _ - only, up to 64')
+    .optional()
+    .describe(
+      'PERCH_POOL: Enterprise Edition pool this server is a front end of (`perch serve --pool`); needs a PostgreSQL PERCH_STORE_URL and PERCH_FRONT_END.',
+    ),
+  frontEnd: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits and . _ - only, up to 64')
+    .optional()
+    .describe(
+      "PERCH_FRONT_END: this front end's name in its pool (`perch serve --front-end`), unique in the pool.",
+    ),
+  publicUrl: z
+    .string()
+    .url()
+    .optional()
+    .describe(
+      'PERCH_PUBLIC_URL: where clients reach this front end, shown by `perch pool get` and to clients an idle front end refuses (default http://PERCH_HOST:port).',
+    ),
+  poolHeartbeatMs: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(600_000)
+    .default(5000)
+    .describe(
+      'PERCH_POOL_HEARTBEAT_MS: how often a front end records its heartbeat, re-reads the active set and checks its rooms for missed posts; three missed beats show it unreachable.',
+    ),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -137,6 +167,10 @@ export const envNames: Record<keyof Config, string> = {
   complianceAdapterDir: 'PERCH_COMPLIANCE_ADAPTER_DIR',
   complianceRunIntervalSeconds: 'PERCH_COMPLIANCE_RUN_INTERVAL_SECONDS',
   compliancePollMs: 'PERCH_COMPLIANCE_POLL_MS',
+  pool: 'PERCH_POOL',
+  frontEnd: 'PERCH_FRONT_END',
+  publicUrl: 'PERCH_PUBLIC_URL',
+  poolHeartbeatMs: 'PERCH_POOL_HEARTBEAT_MS',
 };
 
 /** Reads the PERCH_* variables (and nothing else) from an environment. */
@@ -160,5 +194,22 @@ export function toConfig(raw: Partial<Record<keyof Config, unknown>>): Config {
     });
     throw new ValidationError(`invalid configuration: ${problems.join('; ')}`, { problems });
   }
+  const poolProblem = checkPool(parsed.data);
+  if (poolProblem) {
+    throw new ValidationError(`invalid configuration: ${poolProblem}`, {
+      problems: [poolProblem],
+    });
+  }
   return { ...parsed.data, dataDir: path.resolve(parsed.data.dataDir) };
+}
+
+/** A front end of a pool names both its pool and itself, and shares a PostgreSQL store. */
+function checkPool(c: Config): string | undefined {
+  if ((c.pool === undefined) !== (c.frontEnd === undefined)) {
+    return 'PERCH_POOL and PERCH_FRONT_END go together (perch serve --pool P --front-end NAME)';
+  }
+  if (c.pool !== undefined && (c.storeUrl === undefined || !/^postgres(ql)?:/i.test(c.storeUrl))) {
+    return 'PERCH_POOL: the front ends of a pool share a PostgreSQL store; set PERCH_STORE_URL=postgres://...';
+  }
+  return undefined;
 }

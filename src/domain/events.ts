@@ -13,4 +13,6 @@ export type DomainEvent =
   | { type: 'invitation'; userId: number; invitation: Invitation }
   /** Group membership, admin flag, policy or category scope changed somewhere. */
   | { type: 'directory.changed' }
-  | { type: 'user.signed_out'; userId: number; all: boolean; tokenHash?: string };
+  | { type: 'user.signed_out'; userId: number; all: boolean; tokenHash?: string }
+  /** Chat settings changed: caches of them (other front ends of a pool) must be dropped. */
+  | { type: 'settings.changed' };

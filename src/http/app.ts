@@ -7,9 +7,10 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import type { Config } from '../config/config.js';
+import type { PoolRegistry } from '../domain/pools/commands.js';
 import { addinOrigins } from '../domain/addins/commands.js';
 import type { Domain } from '../domain/types.js';
-import { FileTooLargeError } from '../errors.js';
+import { FileTooLargeError, type PerchError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { version } from '../version.js';
 import {
@@ -28,6 +29,7 @@ import { directoryRoutes } from './routes/directory/routes.js';
 import { fileRoutes } from './routes/files/routes.js';
 import { meRoutes } from './routes/me/routes.js';
 import { messageRoutes } from './routes/messages/routes.js';
+import { poolRoutes } from './routes/pools/routes.js';
 import { roomRoutes } from './routes/rooms/routes.js';
 import { sessionRoutes } from './routes/sessions/routes.js';
 import { settingsRoutes } from './routes/settings/routes.js';
@@ -55,10 +57,21 @@ export interface HttpAppOptions {
   maxUploadBytes?: number;
   /** The compliance worker behind /api/v1/compliance/status and /run. */
   compliance?: ComplianceControl;
+  /** Set on a front end of an Enterprise Edition pool: /api/v1/pools and idle refusal. */
+  pool?: {
+    registry: PoolRegistry;
+    /** The error refusing client requests (this front end is idle), or undefined. */
+    admission(): PerchError | undefined;
+  };
 }
 
+/** What an idle front end still answers: sign-in and sign-out, and pool administration. */
+const idleExempt = /^\/api\/v1\/(sessions|pools)(\/|\?|$)/;
+
 /** Every route of the HTTP API except the web client's files, in registration order. */
-export function apiRoutes(opts: { compliance?: ComplianceControl } = {}): AnyRoute[] {
+export function apiRoutes(
+  opts: { compliance?: ComplianceControl; pools?: PoolRegistry } = {},
+): AnyRoute[] {
   return [
     ...sessionRoutes,
     ...directoryRoutes,
@@ -71,6 +84,7 @@ export function apiRoutes(opts: { compliance?: ComplianceControl } = {}): AnyRou
     ...addinRoutes,
     ...adminRoutes,
     ...complianceRoutes(opts.compliance),
+    ...poolRoutes(opts.pools),
   ];
 }
 
@@ -143,6 +157,16 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
 
   app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
 
+  const pool = opts.pool;
+  if (pool) {
+    // An idle front end of a pool serves no chat: clients get front_end_idle naming active ones.
+    app.addHook('onRequest', async (request) => {
+      if (!request.url.startsWith('/api/') || idleExempt.test(request.url)) return;
+      const refused = pool.admission();
+      if (refused) throw refused;
+    });
+  }
+
   const site: StaticSite | undefined =
     opts.webRoot !== undefined && fs.existsSync(opts.webRoot)
       ? staticSite(opts.webRoot, { frameSources: () => addinOrigins(domain) })
@@ -184,7 +208,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
           .send(notBuiltPage);
       },
     }),
-    ...apiRoutes({ compliance: opts.compliance }),
+    ...apiRoutes({ compliance: opts.compliance, pools: opts.pool?.registry }),
   );
   registerRoutes(app, domain, routes);
   await app.ready();

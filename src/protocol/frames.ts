@@ -112,6 +112,7 @@ export const CloseCodes = {
   chatDisabled: 4003,
   signedOut: 4004,
   slowConsumer: 4008,
+  frontEndIdle: 4009,
   rateLimited: 4029,
   protocolError: 4400,
 } as const;

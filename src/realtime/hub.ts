@@ -43,6 +43,16 @@ export class Hub {
     return n;
   }
 
+  /** Connected users (a user with several connections counts once). */
+  userCount(): number {
+    return this.byUser.size;
+  }
+
+  /** Whether any connection here has joined (or is joining) the room: the cluster's cue. */
+  hasRoom(roomId: number): boolean {
+    return this.rooms.has(roomId);
+  }
+
   addConnection(conn: Connection): void {
     const userId = conn.actor!.userId;
     let set = this.byUser.get(userId);

@@ -56,6 +56,13 @@ export interface RealtimeOptions {
   /** Close a connection that has not authenticated within this time. */
   authTimeoutMs?: number;
   heartbeatMs?: number;
+  /** Set on a front end of an Enterprise Edition pool (see src/cluster). */
+  pool?: {
+    name: string;
+    frontEnd: string;
+    /** The error refusing a new session (this front end is idle), or undefined to admit it. */
+    admission(): PerchError | undefined;
+  };
 }
 
 type Handler<K extends ClientFrameType> = (conn: Connection, frame: FrameOf<K>) => Promise<unknown>;
@@ -260,6 +267,13 @@ export class RealtimeServer {
   private async auth(conn: Connection, frame: FrameOf<'auth'>): Promise<unknown> {
     if (conn.actor)
       throw new ConflictError('already_authenticated', 'this connection is already authenticated');
+    // An idle front end keeps the sessions it has and refuses new ones, naming the active ones.
+    const refused = this.opts.pool?.admission();
+    if (refused) {
+      this.fail(conn, frame.id ?? null, refused);
+      conn.close(CloseCodes.frontEndIdle, 'front_end_idle');
+      return undefined;
+    }
     const actor = await authenticate(this.d, frame.token);
     if (conn.closed) return undefined;
     conn.actor = actor;
@@ -282,7 +296,10 @@ export class RealtimeServer {
     this.participantLimit = s.participantUpdateLimit;
     return {
       product: 'perch',
-      edition: 'standard',
+      edition: this.opts.pool ? 'enterprise' : 'standard',
+      ...(this.opts.pool
+        ? { pool: { name: this.opts.pool.name, frontEnd: this.opts.pool.frontEnd } }
+        : {}),
       version: this.opts.version,
       protocol: PROTOCOL_VERSION,
       serverTime: this.d.clock(),

@@ -8,6 +8,8 @@ export interface OpenStoreOptions {
   sqliteSynchronous?: 'full' | 'normal';
   /** Most PostgreSQL connections in the pool. */
   poolSize?: number;
+  /** PostgreSQL: announce each post for the front ends of a pool (see SEQUENCE_CHANNEL). */
+  notifySequences?: boolean;
 }
 
 /**
@@ -23,5 +25,6 @@ export function openStore(url: string | StoreLocation, opts: OpenStoreOptions = 
   return PostgresStore.open({
     connectionString: location.connectionString,
     poolSize: opts.poolSize,
+    notifySequences: opts.notifySequences,
   });
 }

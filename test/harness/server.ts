@@ -68,6 +68,8 @@ export interface StartServerOptions {
   storeUrl?: string;
   /** The `admin` password; servers sharing a store must share it. Default: generated. */
   adminPassword?: string;
+  /** How long to wait for GET /healthz to answer 200 (default 20 s). */
+  startDeadlineMs?: number;
 }
 
 /** The dialect end-to-end servers use when a test does not say: PERCH_TEST_DIALECT, else sqlite. */
@@ -136,6 +138,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<TestSe
       ...opts.env,
     },
     entry: opts.entry ?? defaultEntry,
+    startDeadlineMs: opts.startDeadlineMs ?? startDeadlineMs,
   });
   try {
     await server.launch();
@@ -159,6 +162,7 @@ interface ServerSettings {
   adminPassword: string;
   extraEnv: Record<string, string>;
   entry: string;
+  startDeadlineMs: number;
 }
 
 // Servers still running when the test file's process exits (or is told to stop) are
@@ -251,7 +255,7 @@ class ServerProcess implements TestServer {
       });
     });
 
-    const deadline = Date.now() + startDeadlineMs;
+    const deadline = Date.now() + this.#settings.startDeadlineMs;
     for (;;) {
       if (!isRunning(proc) || spawnError) {
         await this.#exited;
@@ -272,7 +276,7 @@ class ServerProcess implements TestServer {
     proc.kill('SIGKILL');
     await this.#waitExit();
     throw new Error(
-      `perch server did not answer 200 on ${this.url}/healthz within ${startDeadlineMs} ms; ` +
+      `perch server did not answer 200 on ${this.url}/healthz within ${this.#settings.startDeadlineMs} ms; ` +
         `killed it.\n--- output ---\n${this.logs()}`,
     );
   }

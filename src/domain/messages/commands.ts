@@ -262,6 +262,20 @@ async function readHistory(
 }
 
 /**
+ * A cursor beyond the cached last sequence may be fresh from another front end of a pool (a
+ * client that moved over when its front end died): re-read the room's counter before refusing it.
+ */
+async function refreshLastSeq(
+  d: Domain,
+  info: { room: { id: number; lastSeq: number } },
+  cursor: number | undefined,
+): Promise<void> {
+  if (cursor === undefined || cursor <= info.room.lastSeq) return;
+  const room = await d.store.getRoom(info.room.id);
+  if (room && room.lastSeq > info.room.lastSeq) info.room.lastSeq = room.lastSeq;
+}
+
+/**
  * Reads a page of a room's history: the latest `limit` messages, those before a sequence
  * (scrolling back), or those after one (catching up). Limit defaults to the configured
  * default history count.
@@ -274,6 +288,7 @@ export async function roomHistory(
 ): Promise<HistoryPage> {
   const q = parseInput(historySchema, input ?? {}, 'history request');
   const { info } = await loadReadableRoom(d, actor, roomId);
+  await refreshLastSeq(d, info, q.after);
   const settings = await d.settings.get();
   const { page, more } = await d.store.transaction((tx) =>
     readHistory(d, tx, actor, roomId, info.room.lastSeq, q, settings.defaultHistory),
@@ -322,6 +337,7 @@ export async function joinRooms(
       const req = parseInput(joinSchema, raw, 'join');
       const loaded = await loadReadableRoom(d, actor, req.roomId);
       // Checked here so that a bad cursor fails its own room, not the whole batch.
+      await refreshLastSeq(d, loaded.info, req.since);
       const { lastSeq } = loaded.info.room;
       if (req.since !== undefined && req.since > lastSeq) {
         throw new InvalidCursorError(

@@ -21,5 +21,6 @@ export async function changeSettings(
     createdAt: d.clock(),
     payload: { changes },
   });
+  d.events.publish({ type: 'settings.changed' });
   return after;
 }

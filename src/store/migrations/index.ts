@@ -3,6 +3,7 @@ import type { Dialect } from '../store.js';
 import * as m001 from './001-initial.js';
 import * as m002 from './002-admin-audit.js';
 import * as m003 from './003-topic-feeds.js';
+import * as m004 from './004-front-ends.js';
 
 export interface Migration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -13,4 +14,5 @@ export const migrations: Record<string, Migration> = {
   '001': m001,
   '002': m002,
   '003': m003,
+  '004': m004,
 };

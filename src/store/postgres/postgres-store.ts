@@ -3,7 +3,7 @@ import pg from 'pg';
 import { KyselyOps } from '../kysely-store.js';
 import { runMigrations } from '../migrate.js';
 import type { Database } from '../schema.js';
-import type { Store, StoreOps } from '../store.js';
+import type { AppendedMessage, NewMessage, Store, StoreOps } from '../store.js';
 
 export interface PostgresStoreOptions {
   /** A libpq-style connection string: `postgres://user:password@host:port/database`. */
@@ -12,6 +12,54 @@ export interface PostgresStoreOptions {
   poolSize?: number;
   /** Name reported in pg_stat_activity (default `perch`). */
   applicationName?: string;
+  /**
+   * Announce every post on SEQUENCE_CHANNEL inside its transaction (front ends of a pool listen;
+   * see src/cluster). Off by default: a lone server has nobody to tell.
+   */
+  notifySequences?: boolean;
+}
+
+/**
+ * The LISTEN/NOTIFY channel on which each committed post is announced as `<roomId>:<seq>`.
+ * NOTIFY inside the posting transaction is delivered if and only if the post commits, and in
+ * commit order, which for one room is sequence order (the room row lock orders the posts).
+ * A post that is not stored (its category keeps no history) is announced with its content, as
+ * JSON (see UnstoredPost), when that fits in a notification; other front ends cannot read it.
+ */
+export const SEQUENCE_CHANNEL = 'perch_seq';
+
+/** PostgreSQL refuses a NOTIFY payload of 8000 bytes or more. */
+const MAX_PAYLOAD_BYTES = 7_900;
+
+/** The payload announcing a post that is not stored. */
+export interface UnstoredPost {
+  r: number;
+  s: number;
+  m: Pick<NewMessage, 'authorId' | 'createdAt' | 'body' | 'title' | 'alert' | 'fileId' | 'clientId'>;
+}
+
+async function notifySequence(db: Kysely<Database>, m: NewMessage, seq: number): Promise<void> {
+  let payload = `${m.roomId}:${seq}`;
+  if (!m.store) {
+    const { authorId, createdAt, body, title, alert, fileId, clientId } = m;
+    const post: UnstoredPost = {
+      r: m.roomId,
+      s: seq,
+      m: { authorId, createdAt, body, title, alert, fileId, clientId },
+    };
+    const json = JSON.stringify(post);
+    if (Buffer.byteLength(json) <= MAX_PAYLOAD_BYTES) payload = json;
+  }
+  await sql`SELECT pg_notify(${SEQUENCE_CHANNEL}, ${payload})`.execute(db);
+}
+
+/** Transaction operations that also announce each post (see notifySequences). */
+class NotifyingOps extends KyselyOps {
+  override async appendMessage(m: NewMessage): Promise<AppendedMessage> {
+    const appended = await super.appendMessage(m);
+    await notifySequence(this.db, m, appended.seq);
+    return appended;
+  }
 }
 
 /** Any number that names this application's migration lock among advisory locks. */
@@ -28,11 +76,13 @@ const INT8_OID = 20;
 export class PostgresStore extends KyselyOps implements Store {
   private readonly kysely: Kysely<Database>;
   private readonly pool: pg.Pool;
+  private readonly notifySequences: boolean;
 
-  private constructor(pool: pg.Pool, kysely: Kysely<Database>) {
+  private constructor(pool: pg.Pool, kysely: Kysely<Database>, notifySequences: boolean) {
     super(kysely, 'postgres');
     this.pool = pool;
     this.kysely = kysely;
+    this.notifySequences = notifySequences;
   }
 
   /** Opens a pool; connections are made on first use, so a bad address fails the first query. */
@@ -55,11 +105,18 @@ export class PostgresStore extends KyselyOps implements Store {
     // pool drops it and the next query reconnects, so this must not crash the process.
     pool.on('error', () => {});
     const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return new PostgresStore(pool, kysely);
+    return new PostgresStore(pool, kysely, opts.notifySequences ?? false);
   }
 
   transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T> {
-    return this.kysely.transaction().execute((trx) => fn(new KyselyOps(trx, 'postgres')));
+    const Ops = this.notifySequences ? NotifyingOps : KyselyOps;
+    return this.kysely.transaction().execute((trx) => fn(new Ops(trx, 'postgres')));
+  }
+
+  override async appendMessage(m: NewMessage): Promise<AppendedMessage> {
+    if (!this.notifySequences) return super.appendMessage(m);
+    // Outside a caller's transaction: one of our own, so that the announcement is atomic too.
+    return this.transaction((tx) => tx.appendMessage(m));
   }
 
   /** Migrates under an advisory lock, so that front ends starting together migrate once. */
