@@ -63,7 +63,7 @@ with its result: ok, or error with the server's error code (refusals included). 
 means the server stopped during the call. Passwords, tokens and secrets in the parameters are
 recorded as [redacted].
 
-Actions: user.new user.set group.new group.members policy.set
+Actions: user.new user.set group.new group.set group.remove group.members policy.set
 policy.remove policy.grant config.set category.new|set|remove addin.new|set|remove
 room.new|set|remove|clear message.remove compliance.set compliance.run
 

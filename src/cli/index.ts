@@ -5,6 +5,7 @@ import { stdio } from './output.js';
 import { registerAddinCommands } from './addin.js';
 import { registerAuditCommands } from './audit.js';
 import { registerCategoryCommands } from './category.js';
+import { registerComplianceCommands } from './compliance.js';
 import { registerConfigCommands } from './config.js';
 import { registerDbCommands } from './db.js';
 import { registerGroupCommands } from './group.js';
@@ -30,6 +31,7 @@ export function registerAdminCommands(program: Command): void {
   registerPolicyCommands(program);
   registerConfigCommands(program);
   registerAddinCommands(program);
+  registerComplianceCommands(program);
   registerPrincipalCommands(program);
   registerDbCommands(program);
   registerPoolCommands(program);

@@ -48,6 +48,7 @@ import type {
   Principal,
   PrincipalKind,
   PrincipalPatch,
+  PrincipalReferences,
   Room,
   RoomPatch,
   RoomRole,
@@ -327,6 +328,8 @@ export class KyselyOps implements StoreOps {
 
   async updatePrincipal(id: number, patch: PrincipalPatch, now: number): Promise<void> {
     const values: Updateable<PrincipalTable> = { updated_at: now };
+    if (patch.name !== undefined)
+      Object.assign(values, { name: patch.name, name_key: nameKey(patch.name) });
     if (patch.displayName !== undefined) values.display_name = patch.displayName;
     if (patch.email !== undefined) values.email = patch.email;
     if (patch.description !== undefined) values.description = patch.description;
@@ -395,6 +398,53 @@ export class KyselyOps implements StoreOps {
         SELECT gm.group_id FROM group_members gm JOIN a ON gm.member_id = a.id
       ) SELECT id FROM a`.execute(this.db);
     return rows.map((r) => n(r.id));
+  }
+
+  async principalReferences(id: number): Promise<PrincipalReferences> {
+    const [roles, lists, parents, grant] = await Promise.all([
+      this.db
+        .selectFrom('room_roles')
+        .select(['room_id', 'role'])
+        .where('principal_id', '=', id)
+        .orderBy('room_id')
+        .orderBy('role')
+        .execute(),
+      this.db
+        .selectFrom('category_principals')
+        .select(['category_id', 'list'])
+        .where('principal_id', '=', id)
+        .orderBy('category_id')
+        .orderBy('list')
+        .execute(),
+      this.db
+        .selectFrom('group_members')
+        .select('group_id')
+        .where('member_id', '=', id)
+        .orderBy('group_id')
+        .execute(),
+      this.db
+        .selectFrom('policy_grants')
+        .select('policy_name')
+        .where('principal_id', '=', id)
+        .executeTakeFirst(),
+    ]);
+    return {
+      roomRoles: roles.map((r) => ({ roomId: n(r.room_id), role: r.role })),
+      categoryLists: lists.map((r) => ({ categoryId: n(r.category_id), list: r.list })),
+      parentGroups: parents.map((r) => n(r.group_id)),
+      policy: grant?.policy_name ?? null,
+    };
+  }
+
+  async deletePrincipal(id: number): Promise<void> {
+    // Explicit deletes, as for rooms, so that both dialects behave alike whatever their FK setup.
+    await this.db.deleteFrom('group_members').where('group_id', '=', id).execute();
+    await this.db.deleteFrom('group_members').where('member_id', '=', id).execute();
+    await this.db.deleteFrom('room_roles').where('principal_id', '=', id).execute();
+    await this.db.deleteFrom('category_principals').where('principal_id', '=', id).execute();
+    await this.db.deleteFrom('policy_grants').where('principal_id', '=', id).execute();
+    await this.db.deleteFrom('sessions').where('user_id', '=', id).execute();
+    await this.db.deleteFrom('principals').where('id', '=', id).execute();
   }
 
   async expandToUsers(principalIds: number[]): Promise<number[]> {

@@ -40,9 +40,19 @@ export interface NewPrincipal {
 export type PrincipalPatch = Partial<
   Pick<
     NewPrincipal,
-    'displayName' | 'email' | 'description' | 'disabled' | 'isAdmin' | 'passwordHash'
+    'name' | 'displayName' | 'email' | 'description' | 'disabled' | 'isAdmin' | 'passwordHash'
   >
 >;
+
+/** Where a principal is named: room roles, category lists, groups containing it, policy grant. */
+export interface PrincipalReferences {
+  roomRoles: { roomId: number; role: RoomRole }[];
+  categoryLists: { categoryId: number; list: CategoryList }[];
+  /** Groups that list it as a direct member. */
+  parentGroups: number[];
+  /** The policy granted to it, if any. */
+  policy: string | null;
+}
 
 export interface SessionRecord {
   userId: number;
@@ -346,6 +356,10 @@ export interface StoreOps {
   listGroupMembers(groupId: number): Promise<number[]>;
   /** The principal itself and every group that contains it, directly or through other groups. */
   ancestry(principalId: number): Promise<number[]>;
+  /** Where a principal is named (what deleting it would take away). */
+  principalReferences(id: number): Promise<PrincipalReferences>;
+  /** Deletes a principal with its memberships, room roles, category list entries and grant. */
+  deletePrincipal(id: number): Promise<void>;
   /** Every enabled user reached by expanding the given principals (groups recursively). */
   expandToUsers(principalIds: number[]): Promise<number[]>;
   // sessions

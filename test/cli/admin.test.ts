@@ -143,3 +143,248 @@ describe('audit', () => {
     );
   });
 });
+
+describe('group set and remove', () => {
+  test('set renames and describes; remove shows what goes with --what-if, then removes', async () => {
+    const admin = await httpAs(server, 'admin', server.adminPassword);
+    await admin('POST', '/users', { login: 'erin', password: 'erin-password' });
+    await admin('POST', '/groups', { name: 'paralegals', members: ['erin'] });
+    await admin('POST', '/groups', { name: 'firm', members: ['paralegals'] });
+    await admin('POST', '/categories', { name: 'Matters', allowed: ['paralegals', 'erin'] });
+    await admin('POST', '/rooms', {
+      name: 'Matter 7',
+      category: 'Matters',
+      members: ['paralegals'],
+    });
+
+    const set = await cli.json<{ name: string; displayName: string; description: string | null }>([
+      'group',
+      'set',
+      'paralegals',
+      '--name',
+      'legal-staff',
+      '--display-name',
+      'Legal staff',
+      '--description',
+      'paralegals and clerks',
+    ]);
+    assert.deepEqual(
+      [set.name, set.displayName, set.description],
+      ['legal-staff', 'Legal staff', 'paralegals and clerks'],
+    );
+    const cleared = await cli.json<{ description: string | null }>([
+      'group',
+      'set',
+      'legal-staff',
+      '--no-description',
+    ]);
+    assert.equal(cleared.description, null);
+
+    const whatIf = await cli(['group', 'remove', 'legal-staff', '--what-if']);
+    assert.equal(whatIf.code, 0, whatIf.stderr);
+    assert.match(whatIf.stdout, /What if: remove group legal-staff, taking away:/);
+    assert.match(whatIf.stdout, /room roles: Matter 7 \(member\)/);
+    assert.match(whatIf.stdout, /category lists: Matters \(allowed\)/);
+    assert.match(whatIf.stdout, /member of: firm/);
+    const still = await cli.json<{ name: string }>(['group', 'get', 'legal-staff']);
+    assert.equal(still.name, 'legal-staff', '--what-if changed nothing');
+
+    const noForce = await cli(['group', 'remove', 'legal-staff']);
+    assert.equal(noForce.code, 2, 'no terminal and no --force');
+
+    const removed = await cli.json<{ removed: boolean; rooms: { name: string }[] }>([
+      'group',
+      'remove',
+      'legal-staff',
+      '--force',
+    ]);
+    assert.equal(removed.removed, true);
+    assert.deepEqual(
+      removed.rooms.map((r) => r.name),
+      ['Matter 7'],
+    );
+    const gone = await cli(['group', 'get', 'legal-staff']);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /^perch: principal_not_found: /m);
+    const firm = await cli.json<{ members: unknown[] }>(['group', 'get', 'firm']);
+    assert.deepEqual(firm.members, []);
+    const erin = await cli.json<{ name: string }>(['user', 'get', 'erin']);
+    assert.equal(erin.name, 'erin', 'the users stay');
+
+    const { entries } = await cli.json<AuditPage>(['audit', 'get', '--action', 'group.*']);
+    assert.deepEqual(
+      entries.slice(0, 3).map((e) => [e.action, e.result]),
+      [
+        ['group.remove', 'ok'],
+        ['group.set', 'ok'],
+        ['group.set', 'ok'],
+      ],
+    );
+  });
+
+  test('a group on a denied list or holding a policy is refused; usage errors', async () => {
+    const admin = await httpAs(server, 'admin', server.adminPassword);
+    await admin('POST', '/groups', { name: 'walled' });
+    await admin('POST', '/categories', { name: 'Deals', allowed: ['alice'], denied: ['walled'] });
+    const whatIf = await cli(['group', 'remove', 'walled', '--what-if']);
+    assert.equal(whatIf.code, 0, whatIf.stderr);
+    assert.match(whatIf.stdout, /refused, it is on the denied list of category Deals/);
+    const r = await cli(['group', 'remove', 'walled', '--force']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^perch: group_in_use: group walled cannot be removed: /m);
+    await expectExits(
+      cli,
+      [
+        ['group', 'set', 'walled'],
+        ['group', 'set', 'walled', '--name', ''],
+        ['group', 'set', 'walled', '--bogus'],
+        ['group', 'remove'],
+      ],
+      2,
+    );
+    const refused = await cli(['group', 'set', 'walled', '--description', 'x'], {
+      env: { PERCH_TOKEN: aliceToken },
+    });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^perch: admin_required: /m);
+  });
+});
+
+interface ComplianceView {
+  config: {
+    runInterval: number;
+    retentionDays: number | null;
+    adapters: {
+      name: string;
+      type: string;
+      enabled: boolean;
+      outputDirectory?: string;
+      oneChatRoomPerOutputFile: boolean;
+      addChatRoomDetails: boolean;
+      addUserDetails: boolean;
+      createFileAttachmentsManifest: boolean;
+    }[];
+  };
+  status: { backlog: number; store: { available: boolean }; adapters: { name: string }[] } | null;
+}
+
+describe('compliance', () => {
+  test('get shows configuration and status; set changes the interval and adapters', async () => {
+    const start = await cli.json<ComplianceView>(['compliance', 'get']);
+    assert.equal(start.config.runInterval, 900);
+    assert.deepEqual(start.config.adapters, []);
+    assert.equal(start.status?.store.available, true);
+    assert.equal(typeof start.status?.backlog, 'number');
+
+    const lync = await cli.json<ComplianceView['config']>([
+      'compliance',
+      'set',
+      '--run-interval',
+      '1.02:03:04',
+      '--retention-days',
+      '365',
+      '--adapter',
+      'lync',
+      '--user-details',
+      'true',
+      '--room-details',
+      'yes',
+      '--one-room-per-file',
+      'true',
+      '--file-manifest',
+      'true',
+      '--output-dir',
+      'exports/lync',
+    ]);
+    assert.equal(lync.runInterval, 86_400 + 2 * 3600 + 3 * 60 + 4);
+    assert.equal(lync.retentionDays, 365);
+    assert.deepEqual(lync.adapters, [
+      {
+        name: 'lync',
+        type: 'xml',
+        enabled: true,
+        outputDirectory: 'exports/lync',
+        oneChatRoomPerOutputFile: true,
+        addChatRoomDetails: true,
+        addUserDetails: true,
+        createFileAttachmentsManifest: true,
+        options: {},
+      },
+    ]);
+    await cli.json(['compliance', 'set', '--adapter', 'lines', '--type', 'jsonl']);
+    await cli.json(['compliance', 'set', '--adapter', 'lync', '--enabled', 'false']);
+    await cli.json(['compliance', 'set', '--run-interval', '15m', '--retention-days', 'none']);
+    const after = await cli.json<ComplianceView>(['compliance', 'get']);
+    assert.equal(after.config.runInterval, 900);
+    assert.equal(after.config.retentionDays, null);
+    assert.deepEqual(
+      after.config.adapters.map((a) => [a.name, a.type, a.enabled, a.addUserDetails]),
+      [
+        ['lync', 'xml', false, true],
+        ['lines', 'jsonl', true, false],
+      ],
+      'one adapter changed, the others kept',
+    );
+    assert.deepEqual(after.status?.adapters.map((a) => a.name).sort(), ['lines', 'lync']);
+
+    const text = await cli(['compliance', 'get']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^run interval:\s+00:15:00 \(900 s\)$/m);
+    assert.match(text.stdout, /^lync\s+xml\s+no\s+exports\/lync\s+yes\s+yes\s+yes\s+yes$/m);
+    assert.match(text.stdout, /^compliance store:\s+available$/m);
+
+    const removed = await cli.json<ComplianceView['config']>([
+      'compliance',
+      'set',
+      '--remove-adapter',
+      'lines',
+    ]);
+    assert.deepEqual(
+      removed.adapters.map((a) => a.name),
+      ['lync'],
+    );
+    const { entries } = await cli.json<AuditPage>(['audit', 'get', '--action', 'compliance.set']);
+    assert.equal(entries.length, 5);
+  });
+
+  test('out-of-range intervals and bad flags are usage errors; the server checks folders', async () => {
+    await expectExits(
+      cli,
+      [
+        ['compliance', 'set', '--run-interval', '59'],
+        ['compliance', 'set', '--run-interval', '00:00:30'],
+        ['compliance', 'set', '--run-interval', '30.00:00:01'],
+        ['compliance', 'set', '--run-interval', '31d'],
+        ['compliance', 'set', '--run-interval', 'often'],
+        ['compliance', 'set', '--retention-days', '0'],
+        ['compliance', 'set', '--user-details', 'true'],
+        ['compliance', 'set', '--adapter', 'x', '--type', 'csv'],
+        ['compliance', 'set', '--adapter', 'x', '--enabled', 'maybe'],
+        ['compliance', 'set', '--remove-adapter', 'nope'],
+        ['compliance', 'set'],
+        ['compliance', 'get', '--bogus'],
+      ],
+      2,
+    );
+    const max = await cli.json<{ runInterval: number }>([
+      'compliance',
+      'set',
+      '--run-interval',
+      '30d',
+    ]);
+    assert.equal(max.runInterval, 30 * 86_400);
+    const min = await cli.json<{ runInterval: number }>([
+      'compliance',
+      'set',
+      '--run-interval',
+      '00:01:00',
+    ]);
+    assert.equal(min.runInterval, 60);
+    const escape = await cli(['compliance', 'set', '--adapter', 'x', '--output-dir', '../outside']);
+    assert.equal(escape.code, 1);
+    assert.match(escape.stderr, /^perch: invalid_request: /m);
+    const refused = await cli(['compliance', 'get'], { env: { PERCH_TOKEN: aliceToken } });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^perch: admin_required: /m);
+  });
+});

@@ -526,3 +526,166 @@ export async function bootstrap(d: Domain, adminPassword: string): Promise<boole
   );
   return true;
 }
+
+// ------------------------------------------------------------------ group changes and removal
+
+const groupPatchSchema = z
+  .object({
+    name: loginSchema,
+    displayName: z.string().trim().min(1).max(256),
+    description: z.string().max(1024).nullable(),
+  })
+  .partial()
+  .strict();
+
+/**
+ * Renames a group or changes its display name or description. Everything that names the group
+ * (roles, category lists, memberships, grants) refers to it by id, so a rename keeps them all.
+ */
+export async function updateGroup(
+  d: Domain,
+  actor: Actor,
+  groupName: string,
+  input: unknown,
+): Promise<Principal> {
+  requireAdmin(actor);
+  const v = parseInput(groupPatchSchema, input, 'group change');
+  const group = await requirePrincipal(d, groupName, 'group');
+  const now = d.clock();
+  await d.store.transaction(async (tx) => {
+    if (v.name !== undefined) {
+      const other = await tx.getPrincipalByName(v.name);
+      if (other && other.id !== group.id) {
+        throw new ConflictError(
+          'principal_exists',
+          `a user or group named ${JSON.stringify(v.name)} already exists`,
+        );
+      }
+    }
+    await tx.updatePrincipal(group.id, v, now);
+    await tx.recordActivity({
+      kind: 'GROUP_CHANGED',
+      actorId: actor.userId,
+      roomId: null,
+      createdAt: now,
+      payload: {
+        group: v.name ?? group.name,
+        ...(v.name !== undefined && v.name !== group.name ? { renamedFrom: group.name } : {}),
+        changes: v,
+      },
+    });
+  });
+  d.events.publish({ type: 'directory.changed' });
+  return (await d.store.getPrincipal(group.id))!;
+}
+
+/** Where a group is named, by name: what removing it takes away, and what blocks it. */
+export interface GroupReferences {
+  group: PrincipalRef;
+  members: number;
+  rooms: { id: number; name: string; roles: string[] }[];
+  categories: { id: number; name: string; lists: string[] }[];
+  parentGroups: string[];
+  policy: string | null;
+  /**
+   * Why the group cannot be removed: removing it would widen access, because it is on a
+   * category's denied list (an ethical wall) or holds a policy grant (which may turn chat off).
+   */
+  blockers: string[];
+}
+
+async function describeReferences(store: StoreOps, group: Principal): Promise<GroupReferences> {
+  const refs = await store.principalReferences(group.id);
+  const rooms = new Map<number, { id: number; name: string; roles: string[] }>();
+  for (const r of refs.roomRoles) {
+    let entry = rooms.get(r.roomId);
+    if (!entry) {
+      const room = await store.getRoom(r.roomId);
+      entry = { id: r.roomId, name: room?.name ?? `#${r.roomId}`, roles: [] };
+      rooms.set(r.roomId, entry);
+    }
+    entry.roles.push(r.role);
+  }
+  const categories = new Map<number, { id: number; name: string; lists: string[] }>();
+  for (const c of refs.categoryLists) {
+    let entry = categories.get(c.categoryId);
+    if (!entry) {
+      const category = await store.getCategory(c.categoryId);
+      entry = { id: c.categoryId, name: category?.name ?? `#${c.categoryId}`, lists: [] };
+      categories.set(c.categoryId, entry);
+    }
+    entry.lists.push(c.list);
+  }
+  const parents = await store.getPrincipals(refs.parentGroups);
+  const blockers = [
+    ...[...categories.values()]
+      .filter((c) => c.lists.includes('denied'))
+      .map((c) => `it is on the denied list of category ${c.name}`),
+    ...(refs.policy === null ? [] : [`it holds the policy ${refs.policy}`]),
+  ];
+  return {
+    group: toRef(group),
+    members: (await store.listGroupMembers(group.id)).length,
+    rooms: [...rooms.values()],
+    categories: [...categories.values()],
+    parentGroups: parents.map((p) => p.name).sort(),
+    policy: refs.policy,
+    blockers,
+  };
+}
+
+/** What removing a group would take away (administrators); `perch group remove --what-if`. */
+export async function groupReferences(
+  d: Domain,
+  actor: Actor,
+  groupName: string,
+): Promise<GroupReferences> {
+  requireAdmin(actor);
+  return describeReferences(d.store, await requirePrincipal(d, groupName, 'group'));
+}
+
+/**
+ * Removes a group. Its memberships (as member and as container), room roles and places on
+ * allowed and creator lists go with it: each of those only ever gave access, so access can only
+ * narrow. A group on a category's denied list, or holding a policy grant, is refused
+ * (`group_in_use`): removing it would silently widen access (an ethical wall would fall, or a
+ * policy that turns chat off would stop applying), so the administrator changes those first.
+ */
+export async function removeGroup(
+  d: Domain,
+  actor: Actor,
+  groupName: string,
+): Promise<GroupReferences> {
+  requireAdmin(actor);
+  const group = await requirePrincipal(d, groupName, 'group');
+  const refs = await d.store.transaction(async (tx) => {
+    // Read inside the transaction so that the check and the delete see the same references.
+    const r = await describeReferences(tx, group);
+    if (r.blockers.length > 0) {
+      throw new ConflictError(
+        'group_in_use',
+        `group ${group.name} cannot be removed: ${r.blockers.join('; ')}`,
+        { blockers: r.blockers },
+      );
+    }
+    await tx.deletePrincipal(group.id);
+    await tx.recordActivity({
+      kind: 'GROUP_DELETED',
+      actorId: actor.userId,
+      roomId: null,
+      createdAt: d.clock(),
+      payload: {
+        group: group.name,
+        members: r.members,
+        rooms: r.rooms,
+        categories: r.categories,
+        parentGroups: r.parentGroups,
+      },
+    });
+    return r;
+  });
+  d.access.invalidateDirectory();
+  d.events.publish({ type: 'directory.changed' });
+  for (const room of refs.rooms) d.events.publish({ type: 'room.access_changed', roomId: room.id });
+  return refs;
+}

@@ -4,9 +4,12 @@ import {
   createGroup,
   createUser,
   grantPolicy,
+  groupReferences,
   lookupPrincipals,
+  removeGroup,
   removePolicy,
   toRef,
+  updateGroup,
   updateUser,
   upsertPolicy,
 } from '../../../domain/directory/commands.js';
@@ -58,6 +61,15 @@ const newGroup = z
     description: z.string().max(1024).optional(),
     members: principalNames.optional().describe('User and group names.'),
   })
+  .strict();
+
+const groupPatch = z
+  .object({
+    name: z.string().min(1).max(64).describe('New name; roles, lists and grants follow the group.'),
+    displayName: z.string().min(1).max(256),
+    description: z.string().max(1024).nullable(),
+  })
+  .partial()
   .strict();
 
 const memberChange = z
@@ -170,6 +182,46 @@ export const directoryRoutes: AnyRoute[] = [
     params: nameParams,
     response: { status: 200, description: 'The group and its members.' },
     handler: ({ domain, actor, params }) => getGroup(domain, actor, params.name),
+  }),
+  defineRoute({
+    method: 'PATCH',
+    url: '/api/v1/groups/:name',
+    summary: 'Rename a group or change its display name or description (administrators)',
+    tags: ['groups'],
+    auth: 'admin',
+    audit: 'group.set',
+    params: nameParams,
+    body: groupPatch,
+    response: { status: 200, description: 'The group and its members after the change.' },
+    handler: async ({ domain, actor, params, body }) => {
+      const group = await updateGroup(domain, actor, params.name, body);
+      return getGroup(domain, actor, group.name);
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    url: '/api/v1/groups/:name/references',
+    summary: 'Where a group is named: room roles, category lists, parent groups, policy grant',
+    description:
+      '`blockers` lists why the group cannot be removed (a denied list, a policy grant).',
+    tags: ['groups'],
+    auth: 'admin',
+    params: nameParams,
+    response: { status: 200, description: 'The references.' },
+    handler: ({ domain, actor, params }) => groupReferences(domain, actor, params.name),
+  }),
+  defineRoute({
+    method: 'DELETE',
+    url: '/api/v1/groups/:name',
+    summary: 'Remove a group with its memberships, room roles and allowed/creator entries',
+    description:
+      'Refused with `group_in_use` while the group is on a category denied list or holds a policy grant: removing it would widen access.',
+    tags: ['groups'],
+    auth: 'admin',
+    audit: 'group.remove',
+    params: nameParams,
+    response: { status: 200, description: 'What was removed with the group.' },
+    handler: ({ domain, actor, params }) => removeGroup(domain, actor, params.name),
   }),
   defineRoute({
     method: 'PATCH',
