@@ -1,7 +1,9 @@
 // Helpers for the web client's end-to-end tests: a fresh build of web/dist when the sources
 // changed, Debian's Chromium through playwright-core, and an HTTP client for test data.
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -129,4 +131,56 @@ export class Api {
   post(roomId: number, text: string): Promise<{ message: { seq: number } }> {
     return this.call('POST', `/rooms/${roomId}/messages`, { text });
   }
+}
+
+let axeSource: string | undefined;
+
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: string[];
+}
+
+/**
+ * Runs axe-core on the page as it is and fails on serious or critical violations (WCAG 2.x A and
+ * AA rules, contrast included). axe is evaluated through the DevTools protocol, which the page's
+ * CSP (script-src 'self') does not govern, so the page runs under its real policy.
+ */
+export async function checkA11y(page: Page, label: string): Promise<void> {
+  axeSource ??= readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+  await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const axe = (
+      window as unknown as {
+        axe: {
+          run(
+            ctx: Document,
+            opts: Record<string, unknown>,
+          ): Promise<{
+            violations: {
+              id: string;
+              impact: string | null;
+              help: string;
+              nodes: { target: unknown[] }[];
+            }[];
+          }>;
+        };
+      }
+    ).axe;
+    const result = await axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+      resultTypes: ['violations'],
+    });
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.slice(0, 5).map((n) => n.target.map(String).join(' ')),
+    }));
+  });
+  const serious = violations.filter(
+    (v: AxeViolation) => v.impact === 'serious' || v.impact === 'critical',
+  );
+  assert.deepEqual(serious, [], `${label}: accessibility violations`);
 }

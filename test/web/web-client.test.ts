@@ -7,10 +7,11 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { cleanup, startServer, type TestServer } from '../harness/server.js';
 import {
   Api,
+  checkA11y,
   ensureWebBuilt,
   launchChromium,
   newPage,
@@ -613,30 +614,100 @@ describe('web client', () => {
     }
   });
 
-  test('screenshots of the main screens at desktop and phone width', async () => {
+  test('the main screens at desktop and phone width: screenshots, and no serious axe violations', async () => {
+    await admin.post(rooms.Lobby!, 'Welcome to the lobby, see https://example.com/agenda');
     for (const [label, viewport] of [
       ['desktop', { width: 1280, height: 800 }],
       ['phone', { width: 390, height: 844 }],
     ] as const) {
       const { context, page } = await newPage(browser, viewport);
+      const screen = async (name: string) => {
+        await page.screenshot({ path: path.join(outputDir, `${label}-${name}.png`) });
+        await checkA11y(page, `${label} ${name}`);
+      };
       await page.goto(`${server.url}/`);
       await page.getByRole('heading', { name: 'Sign in to Perch' }).waitFor();
-      await page.screenshot({ path: path.join(outputDir, `${label}-sign-in.png`) });
+      await screen('sign-in');
       await signIn(page, server.url, 'alice', pw.alice);
+      await screen('home');
       await page.goto(`${server.url}/rooms/${rooms.Lobby}`);
       await page.locator('li[data-testid=message]').first().waitFor();
-      await page.screenshot({ path: path.join(outputDir, `${label}-room.png`) });
+      await screen('room');
+      await page.getByRole('button', { name: 'Room info' }).click();
+      await page.getByTestId('roster').waitFor();
+      await screen('room-info');
+      await page.goto(`${server.url}/rooms/${rooms['Shared files']}`);
+      await page.getByTestId('file').first().waitFor();
+      await screen('room-files');
       await page.goto(`${server.url}/directory`);
       await page.getByTestId('directory-results').waitFor();
-      await page.screenshot({ path: path.join(outputDir, `${label}-directory.png`) });
+      await screen('directory');
+      await page.goto(`${server.url}/search`);
+      await page.getByRole('searchbox', { name: 'Words' }).fill('outage');
+      await page.getByRole('button', { name: 'Search messages' }).click();
+      await page.getByTestId('search-results').locator('li').first().waitFor();
+      await screen('search');
+      await page.goto(`${server.url}/feeds`);
+      await page.getByTestId('feed-list').getByRole('link', { name: 'Outages' }).waitFor();
+      await screen('feeds');
+      await page.goto(`${server.url}/invitations`);
+      await page.getByRole('heading', { name: 'Invitations', level: 1 }).waitFor();
+      await screen('invitations');
+      await page.goto(`${server.url}/rooms/new`);
+      await page.getByRole('button', { name: 'Create room' }).waitFor();
+      await screen('new-room');
       if (label === 'phone') {
         await page.getByRole('button', { name: 'Rooms menu' }).click();
-        await page.getByRole('navigation').getByRole('link', { name: 'Lobby' }).waitFor();
-        await page.screenshot({ path: path.join(outputDir, `${label}-menu.png`) });
+        await page.getByRole('navigation').getByRole('link', { name: 'Room directory' }).waitFor();
+        await screen('menu');
       }
       assert.deepEqual(pageErrors(page), []);
       await context.close();
     }
+  });
+
+  test('keyboard only: sign in, open a room from the sidebar, post, reach the feeds', async () => {
+    const aliceApi = await Api.signIn(server.url, 'alice', pw.alice);
+    await aliceApi.call('PUT', `/me/follows/${rooms.Lobby}`);
+    const { context, page } = await newPage(browser);
+    await page.goto(`${server.url}/`);
+    await page.getByRole('heading', { name: 'Sign in to Perch' }).waitFor();
+    await tabTo(page, page.getByLabel('Login'));
+    await page.keyboard.type('alice');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(pw.alice);
+    await page.keyboard.press('Enter');
+    await page.locator('[data-testid=connection-status][data-status=online]').waitFor();
+
+    // The skip link is the first stop and moves focus to the main content.
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Skip to content');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'main');
+
+    await tabTo(page, page.getByTestId('followed-rooms').getByRole('link', { name: 'Lobby' }));
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Lobby' }).waitFor();
+    await tabTo(page, page.getByRole('textbox', { name: 'Message' }));
+    await page.keyboard.type('typed without a mouse');
+    await page.keyboard.press('Enter');
+    await page.locator('li[data-testid=message]', { hasText: 'typed without a mouse' }).waitFor();
+
+    await tabTo(
+      page,
+      page.getByRole('navigation').getByRole('link', { name: 'Topic feeds' }),
+      true,
+    );
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Topic feeds', level: 1 }).waitFor();
+    await tabTo(page, page.locator('input[name=feed-name]'));
+    await page.keyboard.type('Keyboard');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('typed');
+    await page.keyboard.press('Enter');
+    await page.getByTestId('feed-list').getByRole('link', { name: 'Keyboard' }).waitFor();
+    assert.deepEqual(pageErrors(page), []);
+    await context.close();
   });
 
   // Last: it restarts the server.
@@ -749,6 +820,16 @@ async function serveAddin(): Promise<{ url: string; close(): Promise<void> }> {
         srv.closeAllConnections();
       }),
   };
+}
+
+/** Presses Tab (or Shift+Tab) until `target` has the focus; fails after 80 presses. */
+async function tabTo(page: Page, target: Locator, back = false): Promise<void> {
+  await target.waitFor();
+  for (let i = 0; i < 80; i++) {
+    await page.keyboard.press(back ? 'Shift+Tab' : 'Tab');
+    if (await target.evaluate((el) => el === document.activeElement)) return;
+  }
+  assert.fail(`the keyboard never reached ${target.toString()}`);
 }
 
 function range(from: number, to: number): number[] {

@@ -115,6 +115,7 @@ const en = {
   dismiss: 'Dismiss',
   feeds: 'Topic feeds',
   manageFeeds: 'Manage feeds',
+  yourFeeds: 'Your feeds',
   mentionsFeed: 'Mentions of me',
   mentionsFeedHint: (login: string) => `Messages in rooms you follow that mention @${login}.`,
   feedKeywordsHint: (words: string) => `Messages in rooms you follow that contain ${words}.`,
@@ -145,7 +146,7 @@ const en = {
   notificationsBlocked:
     'This browser blocks notifications from Perch; allow them in its site settings.',
   notificationsUnsupported: 'This browser cannot show notifications.',
-  download: (name: string) => `Download ${name}`,
+  download: 'Download',
   fileSize: (bytes: number) =>
     bytes < 1024
       ? `${bytes} B`
@@ -272,6 +273,7 @@ const it: Strings = {
   dismiss: 'Chiudi',
   feeds: 'Feed per argomento',
   manageFeeds: 'Gestisci feed',
+  yourFeeds: 'I tuoi feed',
   mentionsFeed: 'Menzioni',
   mentionsFeedHint: (login: string) => `Messaggi nelle stanze che segui che menzionano @${login}.`,
   feedKeywordsHint: (words: string) => `Messaggi nelle stanze che segui che contengono ${words}.`,
@@ -302,7 +304,7 @@ const it: Strings = {
   notificationsBlocked:
     'Questo browser blocca le notifiche di Perch; consentile nelle impostazioni del sito.',
   notificationsUnsupported: 'Questo browser non può mostrare notifiche.',
-  download: (name: string) => `Scarica ${name}`,
+  download: 'Scarica',
 };
 
 function pick(): { lang: string; t: Strings } {

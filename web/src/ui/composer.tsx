@@ -99,7 +99,7 @@ export function Composer({
         </label>
         {room.fileUpload && (
           <label class="button secondary file-button">
-            <span aria-hidden="true">📎</span> {t.attachFile}
+            {t.attachFile}
             <input
               type="file"
               class="visually-hidden"

@@ -120,6 +120,7 @@ export function FeedsPage() {
     <section class="page" aria-labelledby="feeds-title">
       <h1 id="feeds-title">{t.feeds}</h1>
       <Notifications />
+      <h2>{t.yourFeeds}</h2>
       <ul class="feed-list" data-testid="feed-list">
         <li class="card">
           <Link href={`/feeds/${MENTIONS_FEED}`}>{t.mentionsFeed}</Link>

@@ -78,10 +78,9 @@ function FileLink({ file }: { file: NonNullable<MessageView['file']> }) {
         type="button"
         class="secondary file-download"
         disabled={busy}
-        aria-label={t.download(file.name)}
         onClick={() => void download()}
       >
-        <span aria-hidden="true">📎</span>
+        <span class="visually-hidden">{t.download}</span>
         <span class="file-name">{file.name}</span>
         <span class="muted small">{t.fileSize(file.size)}</span>
       </button>
