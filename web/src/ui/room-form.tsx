@@ -63,6 +63,53 @@ export function fieldOf(err: ApiError, values: Values): Field | null {
   return null;
 }
 
+/** The server's error about a field, next to it (referenced by the field's aria-describedby). */
+function FieldError({ field, text }: { field: Field; text: string | undefined }) {
+  if (!text) return null;
+  return (
+    <span class="field-error" id={`${field}-error`} role="alert" data-testid={`${field}-error`}>
+      {text}
+    </span>
+  );
+}
+
+/** A labelled choice among fixed values, with the server's error about it next to it. */
+function SelectField<V extends string>({
+  field,
+  label,
+  value,
+  options,
+  error,
+  onChange,
+}: {
+  field: Field;
+  label: string;
+  value: V;
+  options: [V, string][];
+  error: string | undefined;
+  onChange: (value: V) => void;
+}) {
+  return (
+    <label>
+      {label}
+      <select
+        name={field}
+        value={value}
+        aria-invalid={error ? true : undefined}
+        aria-describedby={error ? `${field}-error` : undefined}
+        onChange={(e) => onChange(e.currentTarget.value as V)}
+      >
+        {options.map(([v, text]) => (
+          <option key={v} value={v}>
+            {text}
+          </option>
+        ))}
+      </select>
+      <FieldError field={field} text={error} />
+    </label>
+  );
+}
+
 export function RoomForm({ roomId }: { roomId?: number }) {
   const [model, state] = useModel();
   const editing = roomId !== undefined;
@@ -187,13 +234,7 @@ export function RoomForm({ roomId }: { roomId?: number }) {
     return errors[f] ? `${f}-error` : undefined;
   }
   function err(f: Field) {
-    return (
-      errors[f] && (
-        <span class="field-error" id={`${f}-error`} role="alert" data-testid={`${f}-error`}>
-          {errors[f]}
-        </span>
-      )
-    );
+    return <FieldError field={f} text={errors[f]} />;
   }
 
   return (
@@ -247,43 +288,40 @@ export function RoomForm({ roomId }: { roomId?: number }) {
           {err('description')}
         </label>
         <div class="row">
-          <label>
-            {t.privacy}
-            <select
-              name="privacy"
-              value={values.privacy}
-              onChange={(e) => set('privacy', e.currentTarget.value as Values['privacy'])}
-            >
-              <option value="open">{t.open}</option>
-              <option value="closed">{t.closed}</option>
-              <option value="secret">{t.secret}</option>
-            </select>
-            {err('privacy')}
-          </label>
-          <label>
-            {t.type}
-            <select
-              name="type"
-              value={values.type}
-              onChange={(e) => set('type', e.currentTarget.value as Values['type'])}
-            >
-              <option value="normal">{t.normal}</option>
-              <option value="auditorium">{t.auditorium}</option>
-            </select>
-            {err('type')}
-          </label>
-          <label>
-            {t.invitationsSetting}
-            <select
-              name="invitations"
-              value={values.invitations}
-              onChange={(e) => set('invitations', e.currentTarget.value as Values['invitations'])}
-            >
-              <option value="inherit">{t.inherit}</option>
-              <option value="off">{t.off}</option>
-            </select>
-            {err('invitations')}
-          </label>
+          <SelectField
+            field="privacy"
+            label={t.privacy}
+            value={values.privacy}
+            options={[
+              ['open', t.open],
+              ['closed', t.closed],
+              ['secret', t.secret],
+            ]}
+            error={errors.privacy}
+            onChange={(v) => set('privacy', v)}
+          />
+          <SelectField
+            field="type"
+            label={t.type}
+            value={values.type}
+            options={[
+              ['normal', t.normal],
+              ['auditorium', t.auditorium],
+            ]}
+            error={errors.type}
+            onChange={(v) => set('type', v)}
+          />
+          <SelectField
+            field="invitations"
+            label={t.invitationsSetting}
+            value={values.invitations}
+            options={[
+              ['inherit', t.inherit],
+              ['off', t.off],
+            ]}
+            error={errors.invitations}
+            onChange={(v) => set('invitations', v)}
+          />
         </div>
         {lists.map((l) => (
           <label key={l}>
