@@ -7,6 +7,7 @@ import { registerAuditCommands } from './audit.js';
 import { registerCategoryCommands } from './category.js';
 import { registerComplianceCommands } from './compliance.js';
 import { registerConfigCommands } from './config.js';
+import { registerDataCommands } from './data.js';
 import { registerDbCommands } from './db.js';
 import { registerGroupCommands } from './group.js';
 import { registerMessageCommands } from './message.js';
@@ -34,6 +35,7 @@ export function registerAdminCommands(program: Command): void {
   registerComplianceCommands(program);
   registerPrincipalCommands(program);
   registerDbCommands(program);
+  registerDataCommands(program);
   registerPoolCommands(program);
   registerTestCommands(program);
   registerAuditCommands(program);

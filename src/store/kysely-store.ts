@@ -21,6 +21,7 @@ import type {
   ActivityRow,
   Addin,
   AppendedMessage,
+  ArchiveTable,
   AuditEntry,
   AuditQuery,
   AuditResult,
@@ -1514,6 +1515,61 @@ export class KyselyOps implements StoreOps {
       .where('id', '=', id)
       .executeTakeFirst();
     return n(res.numDeletedRows) > 0;
+  }
+
+  // ---------------------------------------------------------------- data archive
+
+  async readArchiveRows(
+    table: ArchiveTable,
+    columns: readonly string[],
+    q: { afterId?: number; limit?: number; from?: number; to?: number } = {},
+  ): Promise<Record<string, unknown>[]> {
+    const conditions = [sql`1 = 1`];
+    if (q.afterId !== undefined) conditions.push(sql`id > ${q.afterId}`);
+    if (q.from !== undefined) conditions.push(sql`created_at >= ${q.from}`);
+    if (q.to !== undefined) conditions.push(sql`created_at <= ${q.to}`);
+    const paged = q.limit !== undefined;
+    const { rows } = await sql<Record<string, unknown>>`
+      SELECT ${sql.join(columns.map((c) => sql.ref(c)))} FROM ${sql.table(table)}
+      WHERE ${sql.join(conditions, sql` AND `)}
+      ${paged ? sql`ORDER BY id LIMIT ${q.limit}` : sql``}`.execute(this.db);
+    return rows;
+  }
+
+  async writeArchiveRows(
+    table: ArchiveTable,
+    columns: readonly string[],
+    rows: Record<string, unknown>[],
+  ): Promise<void> {
+    if (rows.length === 0) return;
+    const search = table === 'messages' && this.dialect === 'postgres';
+    const cols = search ? [...columns, 'search'] : columns;
+    const values = rows.map((r) => {
+      const v = columns.map((c) => r[c] ?? null);
+      if (search) v.push(messageSearchVector(r.title as string | null, r.body as string));
+      return sql`(${sql.join(v)})`;
+    });
+    await sql`INSERT INTO ${sql.table(table)} (${sql.join(cols.map((c) => sql.ref(c)))})
+      VALUES ${sql.join(values)}`.execute(this.db);
+  }
+
+  async resetIdSequences(): Promise<void> {
+    if (this.dialect !== 'postgres') return; // SQLite's AUTOINCREMENT follows explicit ids itself.
+    for (const table of ['principals', 'categories', 'addins', 'rooms', 'files', 'messages']) {
+      await sql`SELECT setval(pg_get_serial_sequence(${table}, 'id'), max(id))
+        FROM ${sql.table(table)} HAVING max(id) IS NOT NULL`.execute(this.db);
+    }
+  }
+
+  async countArchiveRows(): Promise<number> {
+    let total = 0;
+    for (const table of ['settings', 'policies', 'principals', 'categories', 'addins', 'rooms']) {
+      const { rows } = await sql<{ c: unknown }>`SELECT count(*) AS c FROM ${sql.table(
+        table,
+      )}`.execute(this.db);
+      total += n(rows[0]!.c);
+    }
+    return total;
   }
 }
 

@@ -335,6 +335,22 @@ export interface AuditQuery {
   limit: number;
 }
 
+/** The tables a data archive carries, in the order an import writes them (see docs/data-archive.md). */
+export type ArchiveTable =
+  | 'settings'
+  | 'policies'
+  | 'principals'
+  | 'group_members'
+  | 'policy_grants'
+  | 'categories'
+  | 'category_principals'
+  | 'addins'
+  | 'rooms'
+  | 'names'
+  | 'room_roles'
+  | 'files'
+  | 'messages';
+
 /** Operations available inside and outside a transaction. */
 export interface StoreOps {
   // directory
@@ -461,6 +477,27 @@ export interface StoreOps {
     now: number,
   ): Promise<void>;
   listAudit(q: AuditQuery): Promise<AuditEntry[]>;
+  // data archive (perch data export/import, offline)
+  /**
+   * Raw rows of one archive table with the given columns, as stored (flags 0/1, times in ms).
+   * Tables with an `id` come in id order, `limit` at a time after `afterId`; `from`/`to` bound
+   * `created_at`. Other tables come whole, in no particular order.
+   */
+  readArchiveRows(
+    table: ArchiveTable,
+    columns: readonly string[],
+    q?: { afterId?: number; limit?: number; from?: number; to?: number },
+  ): Promise<Record<string, unknown>[]>;
+  /** Inserts raw rows, ids included (messages get their search data as any insert does). */
+  writeArchiveRows(
+    table: ArchiveTable,
+    columns: readonly string[],
+    rows: Record<string, unknown>[],
+  ): Promise<void>;
+  /** After inserts with explicit ids: new rows get ids above the largest (PostgreSQL identities). */
+  resetIdSequences(): Promise<void>;
+  /** Rows in the archive tables: an import goes only into a store where this is 0. */
+  countArchiveRows(): Promise<number>;
   // topic feeds
   /** A user's feeds, oldest first. */
   listTopicFeeds(userId: number): Promise<TopicFeed[]>;
