@@ -363,5 +363,13 @@ describe('Enterprise Edition pool: four front ends on one PostgreSQL store', () 
     }
     assert.deepEqual(received, range(1, total));
     await assertNothingMore(moved, isMessageIn(roomId));
+    // Its heartbeats stop: the pool shows it unreachable (still in the active set until changed).
+    await waitFor('fe3 to show unreachable', async () => {
+      const pool = await admin.ok<{ frontEnds: { name: string; state: string }[] }>(
+        'GET',
+        `/api/v1/pools/${POOL}`,
+      );
+      return pool.frontEnds.find((f) => f.name === 'fe3')?.state === 'unreachable';
+    });
   });
 });
