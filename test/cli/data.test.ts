@@ -238,6 +238,7 @@ describe('data export and import', () => {
     ]);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout) as { counts: Record<string, number> };
+    assert.match(r.stderr, /^perch: exported \d+ settings, .*\d+ rooms/m, 'progress on stderr');
     assert.equal(out.counts.messages, undefined);
     assert.equal(out.counts.rooms, 2);
     const lines = content(cfg);
