@@ -104,13 +104,18 @@ export async function createAppContext(
       );
     }
   }
-  // Moves the outbox into compliance.db and runs the adapters in a worker thread with its own
-  // connections, so that its synchronous SQLite work never stalls chat.
+  // Moves the outbox into the compliance store (compliance.db, or PERCH_COMPLIANCE_STORE_URL) and
+  // runs the adapters in a worker thread with its own connections, so that its synchronous SQLite
+  // work never stalls chat. In a pool each front end competes for the lease under its own name.
   const compliance = new ComplianceThread({
     chat: store,
     chatLocation: location,
     sqliteSynchronous: config.sqliteSynchronous,
-    complianceFile: path.join(config.dataDir, 'compliance.db'),
+    complianceLocation:
+      config.complianceStoreUrl === undefined
+        ? { dialect: 'sqlite', file: path.join(config.dataDir, 'compliance.db') }
+        : parseStoreUrl(config.complianceStoreUrl),
+    holder: config.frontEnd ?? 'standard',
     log: log.child({ subsystem: 'compliance' }),
     outputRoot: config.complianceOutputDir ?? path.join(config.dataDir, 'compliance'),
     adapterDir: config.complianceAdapterDir ?? path.join(config.dataDir, 'compliance-adapters'),

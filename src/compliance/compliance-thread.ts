@@ -15,7 +15,10 @@ export interface ComplianceThreadOptions {
   /** Where the thread opens the chat store again. */
   chatLocation: StoreLocation;
   sqliteSynchronous?: 'full' | 'normal';
-  complianceFile: string;
+  /** The compliance store: compliance.db, or a PostgreSQL database of its own. */
+  complianceLocation: StoreLocation;
+  /** Who holds the compliance worker lease; unique per front end in a pool (default `standard`). */
+  holder?: string;
   outputRoot: string;
   adapterDir: string;
   pollMs?: number;
@@ -89,7 +92,8 @@ export class ComplianceThread {
     this.data = {
       chat: o.chatLocation,
       sqliteSynchronous: o.sqliteSynchronous,
-      complianceFile: o.complianceFile,
+      compliance: o.complianceLocation,
+      holder: o.holder ?? 'standard',
       outputRoot: o.outputRoot,
       adapterDir: o.adapterDir,
       pollMs: o.pollMs,

@@ -10,8 +10,10 @@ export interface ComplianceThreadData {
   /** The chat store, opened again by the thread on its own connection(s). */
   chat: StoreLocation;
   sqliteSynchronous?: 'full' | 'normal';
-  /** Path of compliance.db. */
-  complianceFile: string;
+  /** The compliance store: compliance.db, or a PostgreSQL database of its own. */
+  compliance: StoreLocation;
+  /** Who holds the compliance worker lease (unique per front end in a pool). */
+  holder: string;
   outputRoot: string;
   adapterDir: string;
   pollMs?: number;

@@ -4,6 +4,7 @@
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { createLogger } from '../logger.js';
 import { openStore } from '../store/open-store.js';
+import { openPostgresComplianceStore } from './postgres-compliance-store.js';
 import { openSqliteComplianceStore } from './sqlite-compliance-store.js';
 import type { ComplianceThreadData, FromThread, ToThread } from './thread-protocol.js';
 import type { NewHold, RecordQuery } from './types.js';
@@ -47,7 +48,11 @@ const chat: ComplianceChat = {
 
 const worker = new ComplianceWorker({
   chat,
-  openStore: async () => openSqliteComplianceStore({ file: data.complianceFile }),
+  openStore: async () =>
+    data.compliance.dialect === 'sqlite'
+      ? openSqliteComplianceStore({ file: data.compliance.file })
+      : openPostgresComplianceStore({ connectionString: data.compliance.connectionString }),
+  holder: data.holder,
   log,
   outputRoot: data.outputRoot,
   adapterDir: data.adapterDir,

@@ -86,6 +86,27 @@ export const configSchema = z.object({
     .max(600_000)
     .default(10_000)
     .describe('PERCH_SHUTDOWN_GRACE_MS: how long SIGTERM waits for connections to drain.'),
+  complianceStoreUrl: z
+    .string()
+    .min(1)
+    .superRefine((url, ctx) => {
+      if (!/^(postgres|postgresql|sqlite):\/\//i.test(url.trim())) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'a compliance store URL is postgres://… or sqlite:///path/compliance.db',
+        });
+        return;
+      }
+      try {
+        parseStoreUrl(url);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    })
+    .optional()
+    .describe(
+      'PERCH_COMPLIANCE_STORE_URL: compliance store, if not compliance.db in PERCH_DATA_DIR: `postgres://user:password@host:5432/database` (a database of its own) or `sqlite:///path/compliance.db`.',
+    ),
   complianceOutputDir: z
     .string()
     .min(1)
@@ -163,6 +184,7 @@ export const envNames: Record<keyof Config, string> = {
   maxFrameBytes: 'PERCH_MAX_FRAME_BYTES',
   maxBufferedBytes: 'PERCH_MAX_BUFFERED_BYTES',
   shutdownGraceMs: 'PERCH_SHUTDOWN_GRACE_MS',
+  complianceStoreUrl: 'PERCH_COMPLIANCE_STORE_URL',
   complianceOutputDir: 'PERCH_COMPLIANCE_OUTPUT_DIR',
   complianceAdapterDir: 'PERCH_COMPLIANCE_ADAPTER_DIR',
   complianceRunIntervalSeconds: 'PERCH_COMPLIANCE_RUN_INTERVAL_SECONDS',
