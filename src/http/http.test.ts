@@ -401,6 +401,45 @@ describe('HTTP API', () => {
     assert.ok(Array.isArray(res.json()));
   });
 
+  test('topic feeds: create, list, change, delete; typed errors', async () => {
+    const call = (
+      method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+      url: string,
+      who = c.bob,
+      payload?: object,
+    ) => c.app.inject({ method, url: `/api/v1/me/feeds${url}`, headers: auth(who), payload });
+    let res = await call('POST', '', c.bob, { name: 'Outages', keywords: ['outage', 'sev1'] });
+    assert.equal(res.statusCode, 201, res.body);
+    const feed = res.json() as { id: number; name: string; keywords: string[] };
+    assert.deepEqual([feed.name, feed.keywords], ['Outages', ['outage', 'sev1']]);
+
+    res = await call('POST', '', c.bob, { name: 'outages', keywords: ['down'] });
+    assert.equal(res.statusCode, 409);
+    assert.equal((res.json() as { error: { code: string } }).error.code, 'feed_name_taken');
+    res = await call('POST', '', c.bob, { name: 'Long', keywords: ['k'.repeat(65)] });
+    assert.equal(res.statusCode, 400);
+    assert.equal((res.json() as { error: { code: string } }).error.code, 'invalid_request');
+    res = await c.app.inject({ method: 'GET', url: '/api/v1/me/feeds' });
+    assert.equal(res.statusCode, 401);
+
+    res = await call('PATCH', `/${feed.id}`, c.bob, { keywords: ['incident'] });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual((res.json() as { keywords: string[] }).keywords, ['incident']);
+    // Another user's feed is not found, neither to change nor to delete.
+    res = await call('PATCH', `/${feed.id}`, c.alice, { name: 'Mine' });
+    assert.equal(res.statusCode, 404);
+    assert.equal((res.json() as { error: { code: string } }).error.code, 'feed_not_found');
+    res = await call('DELETE', `/${feed.id}`, c.alice);
+    assert.equal(res.statusCode, 404);
+    res = await call('GET', '', c.alice);
+    assert.deepEqual(res.json(), []);
+
+    res = await call('DELETE', `/${feed.id}`, c.bob);
+    assert.equal(res.statusCode, 204);
+    res = await call('GET', '', c.bob);
+    assert.deepEqual(res.json(), []);
+  });
+
   test('upload, link and download; non-members get file_not_found', async () => {
     const roomId = await buildRoom(c, 'files-flow');
     const data = Buffer.from('%PDF-1.4 not really\n\x00\x01\x02');
