@@ -32,7 +32,7 @@ interface Exported {
 }
 
 for (const dialect of testDialects()) {
-  describe(`eDiscovery and legal holds over HTTP (compliance store on ${dialect})`, () => {
+  describe(`eDiscovery and legal holds over HTTP (chat and compliance stores on ${dialect})`, () => {
     let server: TestServer;
     let dropCompliance = async () => {};
     let admin: Http;
@@ -51,7 +51,9 @@ for (const dialect of testDialects()) {
         env.PERCH_COMPLIANCE_STORE_URL = url;
         dropCompliance = () => cluster.dropDatabase(name);
       }
-      server = await startServer({ env });
+      // On postgres both stores are PostgreSQL databases (an Enterprise pool's layout): the worker
+      // thread then reads and deletes the outbox itself.
+      server = await startServer({ env, dialect });
       admin = await adminHttp(server);
       ({ alice, bob } = await buildUsers(server, admin, ['alice', 'bob']));
       await admin.ok('POST', '/api/v1/categories', { name: 'kept', allowed: ['alice', 'bob'] });
