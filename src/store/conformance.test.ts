@@ -304,61 +304,6 @@ for (const dialect of testDialects()) {
       }
     });
 
-    test('topic feeds: per user, unique names in any case, keywords round-trip, update and delete', async () => {
-      const other = await store.createPrincipal(
-        { kind: 'user', name: 'feed-other', displayName: 'O' },
-        NOW,
-      );
-      const a = await store.createTopicFeed(
-        { userId: ids.userId, name: 'Outages', keywords: ['outage', 'città', 'two words'] },
-        NOW,
-      );
-      const b = await store.transaction((tx) =>
-        tx.createTopicFeed({ userId: ids.userId, name: 'Releases', keywords: ['v2'] }, NOW + 1),
-      );
-      await store.createTopicFeed({ userId: other.id, name: 'outages', keywords: ['x'] }, NOW);
-      assert.deepEqual(await store.listTopicFeeds(ids.userId), [
-        {
-          id: a.id,
-          userId: ids.userId,
-          name: 'Outages',
-          keywords: ['outage', 'città', 'two words'],
-          createdAt: NOW,
-          updatedAt: NOW,
-        },
-        { ...b, keywords: ['v2'] },
-      ]);
-      // The unique key is on the case-folded name, per user.
-      await assert.rejects(
-        store.createTopicFeed({ userId: ids.userId, name: 'OUTAGES', keywords: ['y'] }, NOW),
-      );
-      const changed = await store.updateTopicFeed(
-        ids.userId,
-        a.id,
-        { name: 'Incidents', keywords: ['sev1'] },
-        NOW + 5,
-      );
-      assert.deepEqual(changed, {
-        ...a,
-        name: 'Incidents',
-        keywords: ['sev1'],
-        updatedAt: NOW + 5,
-      });
-      // Another user's feed is neither changed nor deleted.
-      assert.equal(await store.updateTopicFeed(other.id, a.id, { name: 'x' }, NOW), undefined);
-      assert.equal(await store.deleteTopicFeed(other.id, a.id), false);
-      assert.equal(await store.deleteTopicFeed(ids.userId, a.id), true);
-      assert.equal(await store.deleteTopicFeed(ids.userId, a.id), false);
-      assert.deepEqual(
-        (await store.listTopicFeeds(ids.userId)).map((f) => f.name),
-        ['Releases'],
-      );
-      assert.deepEqual(
-        (await store.listTopicFeeds(other.id)).map((f) => f.name),
-        ['outages'],
-      );
-    });
-
     test('admin audit: start pending, finish, filter by actor, action, result and time, page', async () => {
       const entry = (actorName: string, action: string, at: number) => ({
         actorId: ids.userId,

@@ -1324,68 +1324,6 @@ export class KyselyOps implements StoreOps {
     }
   }
 
-  // ---------------------------------------------------------------- topic feeds
-
-  async listTopicFeeds(userId: number): Promise<TopicFeed[]> {
-    const rows = await this.db
-      .selectFrom('topic_feeds')
-      .selectAll()
-      .where('user_id', '=', userId)
-      .orderBy('id')
-      .execute();
-    return rows.map(toTopicFeed);
-  }
-
-  async createTopicFeed(
-    f: { userId: number; name: string; keywords: string[] },
-    now: number,
-  ): Promise<TopicFeed> {
-    const row = await this.db
-      .insertInto('topic_feeds')
-      .values({
-        user_id: f.userId,
-        name: f.name,
-        name_key: nameKey(f.name),
-        keywords: JSON.stringify(f.keywords),
-        created_at: now,
-        updated_at: now,
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    return toTopicFeed(row);
-  }
-
-  async updateTopicFeed(
-    userId: number,
-    id: number,
-    patch: { name?: string; keywords?: string[] },
-    now: number,
-  ): Promise<TopicFeed | undefined> {
-    const values: Updateable<TopicFeedTable> = { updated_at: now };
-    if (patch.name !== undefined) {
-      values.name = patch.name;
-      values.name_key = nameKey(patch.name);
-    }
-    if (patch.keywords !== undefined) values.keywords = JSON.stringify(patch.keywords);
-    const row = await this.db
-      .updateTable('topic_feeds')
-      .set(values)
-      .where('user_id', '=', userId)
-      .where('id', '=', id)
-      .returningAll()
-      .executeTakeFirst();
-    return row ? toTopicFeed(row) : undefined;
-  }
-
-  async deleteTopicFeed(userId: number, id: number): Promise<boolean> {
-    const res = await this.db
-      .deleteFrom('topic_feeds')
-      .where('user_id', '=', userId)
-      .where('id', '=', id)
-      .executeTakeFirst();
-    return n(res.numDeletedRows) > 0;
-  }
-
   // ---------------------------------------------------------------- admin audit
 
   async startAudit(e: NewAuditEntry): Promise<number> {
