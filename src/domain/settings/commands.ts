@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ValidationError } from '../../errors.js';
-import type { Store } from '../../store/store.js';
+import type { Store, StoreOps } from '../../store/store.js';
 
 /**
  * Chat settings (Lync's Set-CsPersistentChatConfiguration), kept in the store so that an
@@ -67,8 +67,14 @@ export class SettingsService {
     return this.cache;
   }
 
-  /** Validates and stores a partial change; returns the full settings after it. */
-  async set(patch: unknown): Promise<ChatSettings> {
+  /**
+   * Validates and stores a partial change; returns the full settings after it. `alongside` runs
+   * in the same transaction with the values given (to record the change for compliance).
+   */
+  async set(
+    patch: unknown,
+    alongside?: (tx: StoreOps, changed: SettingsPatch) => Promise<void>,
+  ): Promise<ChatSettings> {
     const parsed = settingsPatchSchema.safeParse(patch);
     if (!parsed.success) {
       throw new ValidationError('invalid settings', {
@@ -79,6 +85,7 @@ export class SettingsService {
       for (const [key, value] of Object.entries(parsed.data)) {
         if (value !== undefined) await tx.setSetting(key, JSON.stringify(value));
       }
+      await alongside?.(tx, parsed.data);
     });
     this.cache = undefined;
     return this.get();
