@@ -67,17 +67,20 @@ export async function audited<T>(
     params: auditParams(call.params),
     createdAt: d.clock(),
   });
+  // The change has happened (or failed) by the time the entry is finished: a failure to finish
+  // it leaves the entry `pending` and is logged, and never turns the caller's answer into an error.
+  const finish = (result: 'ok' | 'error', code: string | null) =>
+    d.store.finishAudit(id, result, code, d.clock()).catch((e: unknown) => {
+      d.log.error({ err: e, auditId: id }, 'could not finish an audit entry');
+    });
   let result: T;
   try {
     result = await run();
   } catch (err) {
-    const code = err instanceof PerchError ? err.code : 'internal';
-    await d.store.finishAudit(id, 'error', code, d.clock()).catch((e: unknown) => {
-      d.log.error({ err: e, auditId: id }, 'could not finish an audit entry');
-    });
+    await finish('error', err instanceof PerchError ? err.code : 'internal');
     throw err;
   }
-  await d.store.finishAudit(id, 'ok', null, d.clock());
+  await finish('ok', null);
   return result;
 }
 
