@@ -9,7 +9,7 @@ export type Frame = Record<string, unknown>;
 export interface ConnectOptions {
   /** Extra HTTP headers for the upgrade request (e.g. a cookie or authorization). */
   headers?: Record<string, string>;
-  /** Deadline for the connection to open; default 5000 ms. */
+  /** Deadline for the connection to open; default 15000 ms. */
   timeoutMs?: number;
 }
 
@@ -47,8 +47,10 @@ export interface WsClient {
   readonly socket: WebSocket;
 }
 
-const defaultTimeoutMs = 5_000;
-const closeDeadlineMs = 5_000;
+// Deadlines only detect a frame that never comes; they are generous because suites share two
+// cores with PostgreSQL clusters and Chromium (a 5 s deadline once expired under load average 15).
+const defaultTimeoutMs = 15_000;
+const closeDeadlineMs = 15_000;
 
 /** Opens a WebSocket to wsUrl and resolves once it is open. */
 export async function connect(wsUrl: string, opts: ConnectOptions = {}): Promise<WsClient> {
