@@ -35,7 +35,10 @@ const MAX_PAYLOAD_BYTES = 7_900;
 export interface UnstoredPost {
   r: number;
   s: number;
-  m: Pick<NewMessage, 'authorId' | 'createdAt' | 'body' | 'title' | 'alert' | 'fileId' | 'clientId'>;
+  m: Pick<
+    NewMessage,
+    'authorId' | 'createdAt' | 'body' | 'title' | 'alert' | 'fileId' | 'clientId'
+  >;
 }
 
 async function notifySequence(db: Kysely<Database>, m: NewMessage, seq: number): Promise<void> {
