@@ -1,8 +1,20 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { signedInClient, type ServerOptions } from './client.js';
-import { intIn, nameOf, oneOf, parseBool, serverCommand } from './common.js';
+import {
+  collect,
+  confirm,
+  destructive,
+  intIn,
+  nameOf,
+  oneOf,
+  parseBool,
+  parseDate,
+  serverCommand,
+  type DestructiveOptions,
+} from './common.js';
 import { ApiError, UsageError } from './errors.js';
-import { emit, fields, table } from './output.js';
+import { emit, fields, isoTime, table } from './output.js';
+import { resolveRoom } from './room.js';
 
 interface Adapter {
   name: string;
@@ -27,7 +39,9 @@ interface ComplianceConfig {
 
 interface AdapterStatus {
   name: string;
+  type?: string;
   enabled: boolean;
+  lastRunAt?: string | null;
   cursor: number | null;
   behind: number | null;
   runs: number;
@@ -37,6 +51,8 @@ interface AdapterStatus {
 }
 
 interface ComplianceStatus {
+  worker?: { state: string; restarts: number; lastExit: string | null };
+  lastPurge?: { finishedAt: string; purged: number } | null;
   backlog: number;
   store: { available: boolean; error: string | null };
   captured: number | null;
@@ -130,10 +146,26 @@ function showStatus(s: ComplianceStatus): string {
       ['captured', s.captured],
       ['last capture', s.lastCaptureAt],
       ['last error', s.lastError],
+      ...(s.worker
+        ? ([
+            [
+              'worker',
+              `${s.worker.state}${s.worker.restarts > 0 ? ` (${s.worker.restarts} restarts)` : ''}`,
+            ],
+          ] as [string, unknown][])
+        : []),
+      ...(s.lastPurge
+        ? ([['last purge', `${s.lastPurge.finishedAt} (${s.lastPurge.purged} purged)`]] as [
+            string,
+            unknown,
+          ][])
+        : []),
     ]),
     s.adapters.length > 0
       ? table(s.adapters, [
           ['ADAPTER', (a) => a.name],
+          ['ENABLED', (a) => a.enabled],
+          ['LAST RUN', (a) => a.lastRunAt],
           ['CURSOR', (a) => a.cursor],
           ['BEHIND', (a) => a.behind],
           ['RUNS', (a) => a.runs],
@@ -309,5 +341,281 @@ Examples:
       if (Object.keys(body).length === 0) throw new UsageError('nothing to change');
       const config = await api.request<ComplianceConfig>('PATCH', '/compliance/config', { body });
       emit(opts.json, config, () => `Changed the compliance configuration.\n${showConfig(config)}`);
+    });
+
+  registerOperations(compliance);
+}
+
+interface Hold {
+  id: number;
+  roomId: number | null;
+  userId: number | null;
+  from: number | null;
+  to: number | null;
+  reason: string;
+  placedBy: string;
+  placedAt: number;
+  releasedBy: string | null;
+  releasedAt: number | null;
+  releaseReason: string | null;
+}
+
+interface SearchRecord {
+  recordId?: number;
+  type?: string;
+  at?: string;
+  content?: string | null;
+  sender?: { userName?: string } | null;
+  room?: { id?: number; name?: string } | null;
+}
+
+interface FilterOptions extends ServerOptions {
+  user?: string;
+  room?: string;
+  from?: string | number;
+  to?: string | number;
+  text?: string;
+  type?: string[];
+}
+
+/** A date option as ms; a plain date that ends a range means the end of that day (UTC). */
+function ms(value: string | number, endOfDay: boolean): number {
+  if (typeof value === 'number') return value;
+  const t = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value);
+  return endOfDay && /^\d{4}-\d{2}-\d{2}$/.test(value) ? t + 86_399_999 : t;
+}
+
+/** The search/hold criteria as the API takes them (the room resolved to its id). */
+async function criteria(
+  api: Awaited<ReturnType<typeof signedInClient>>,
+  opts: FilterOptions,
+): Promise<Record<string, unknown>> {
+  const body: Record<string, unknown> = {};
+  if (opts.user !== undefined) body.user = opts.user;
+  if (opts.room !== undefined) body.roomId = (await resolveRoom(api, opts.room)).id;
+  if (opts.from !== undefined) body.from = ms(opts.from, false);
+  if (opts.to !== undefined) body.to = ms(opts.to, true);
+  if (
+    body.from !== undefined &&
+    body.to !== undefined &&
+    (body.from as number) > (body.to as number)
+  ) {
+    throw new UsageError('--from is after --to');
+  }
+  return body;
+}
+
+function filterOptions(cmd: Command): Command {
+  return cmd
+    .option('--user <login>', 'the acting user', nameOf(200))
+    .option('--room <id|name>', 'the room', nameOf(256))
+    .option('--from <date>', 'at or after this date or date-time', parseDate)
+    .option('--to <date>', 'up to this date (the whole day) or date-time', parseDate);
+}
+
+function holdTable(holds: Hold[]): string {
+  return table(
+    holds,
+    [
+      ['ID', (h) => h.id],
+      ['ROOM', (h) => h.roomId],
+      ['USER', (h) => h.userId],
+      ['FROM', (h) => isoTime(h.from)],
+      ['TO', (h) => isoTime(h.to)],
+      ['PLACED BY', (h) => h.placedBy],
+      ['PLACED AT', (h) => isoTime(h.placedAt)],
+      [
+        'RELEASED',
+        (h) => (h.releasedAt === null ? '' : `${isoTime(h.releasedAt)} by ${h.releasedBy}`),
+      ],
+      ['REASON', (h) => h.reason],
+    ],
+    '(no legal holds)',
+  );
+}
+
+/** `perch compliance status|search|hold|purge`. */
+function registerOperations(compliance: Command): void {
+  serverCommand(compliance, 'status', "show the backlog, the worker and each adapter's progress")
+    .addHelpText(
+      'after',
+      `
+Prints the compliance store's health, the outbox backlog, records captured, the worker thread's
+state, the last purge, and per adapter whether it is enabled, its last run, cursor, how many
+records it is behind, runs, records exported, last success and last error.
+Exit code 1 with compliance_unavailable when this server runs no compliance worker.
+
+Example:
+  perch compliance status --json`,
+    )
+    .action(async (opts: ServerOptions) => {
+      const api = await signedInClient(opts);
+      const status = await api.get<ComplianceStatus>('/compliance/status');
+      emit(opts.json, status, () => showStatus(status));
+    });
+
+  interface SearchOptions extends FilterOptions {
+    limit?: number;
+    export?: 'xml' | 'jsonl';
+  }
+  filterOptions(
+    serverCommand(
+      compliance,
+      'search',
+      'eDiscovery: search the compliance store, or export the matches',
+    ),
+  )
+    .option('--text <text>', 'substring of the text, original, file name or query', nameOf(1000))
+    .option(
+      '--type <kind...>',
+      'event types, any of them (CHAT, MESSAGE_REMOVED, ...); repeatable or comma-separated',
+      collect,
+    )
+    .option('--limit <n>', 'records to show (1-1000, default 100)', intIn(1, 1000))
+    .option(
+      '--export <format>',
+      'write every match to a file on the server instead: xml (Lync format) or jsonl',
+      oneOf('xml', 'jsonl'),
+    )
+    .addHelpText(
+      'after',
+      `
+Searches everything captured (posts in history-off categories, originals of removed and replaced
+messages, joins, file transfers, administration), oldest first. --json prints
+{ records, nextAfterId } with records in the JSON-lines format. With --export the server writes
+every match (no --limit) to <compliance output folder>/ediscovery/ and the command prints the
+file's path and how many records it holds (--json: { format, file, path, records, ... }).
+Searches and exports are themselves captured.
+
+Examples:
+  perch compliance search --user alice --from 2024-05-01 --to 2024-05-31 --type CHAT
+  perch compliance search --room general --text invoice --limit 20
+  perch compliance search --user alice --export xml`,
+    )
+    .action(async (opts: SearchOptions) => {
+      const types = (opts.type ?? []).map((t) => t.toUpperCase());
+      const bad = types.find((t) => !/^[A-Z_]{1,40}$/.test(t));
+      if (bad !== undefined) throw new UsageError(`--type ${bad}: not an event type`);
+      if (opts.export !== undefined && opts.limit !== undefined) {
+        throw new UsageError('--limit does not apply to --export (every match is written)');
+      }
+      const api = await signedInClient(opts);
+      const body = await criteria(api, opts);
+      if (types.length > 0) body.types = types;
+      if (opts.text !== undefined) body.text = opts.text;
+      if (opts.export !== undefined) {
+        const r = await api.request<{ path: string; records: number }>(
+          'POST',
+          '/compliance/export',
+          { body: { ...body, format: opts.export } },
+        );
+        emit(opts.json, r, () => `Exported ${r.records} records to ${r.path}`);
+        return;
+      }
+      if (opts.limit !== undefined) body.limit = opts.limit;
+      const r = await api.request<{ records: SearchRecord[]; nextAfterId: number | null }>(
+        'POST',
+        '/compliance/search',
+        { body },
+      );
+      emit(opts.json, r, () =>
+        [
+          table(
+            r.records,
+            [
+              ['RECORD', (x) => x.recordId],
+              ['AT', (x) => x.at],
+              ['TYPE', (x) => x.type],
+              ['USER', (x) => x.sender?.userName],
+              ['ROOM', (x) => x.room?.name ?? x.room?.id],
+              ['CONTENT', (x) => x.content],
+            ],
+            '(no records)',
+          ),
+          r.nextAfterId === null ? '' : '(more records match: narrow the search or raise --limit)',
+        ]
+          .filter(Boolean)
+          .join('\n'),
+      );
+    });
+
+  const hold = compliance
+    .command('hold')
+    .description('legal holds: records they cover are never purged');
+
+  serverCommand(hold, 'list', 'list the active legal holds')
+    .option('--released', 'include released holds')
+    .action(async (opts: ServerOptions & { released?: boolean }) => {
+      const api = await signedInClient(opts);
+      const holds = await api.get<Hold[]>('/compliance/holds', {
+        released: opts.released ? 'true' : 'false',
+      });
+      emit(opts.json, holds, () => holdTable(holds));
+    });
+
+  filterOptions(
+    serverCommand(hold, 'place', 'place a legal hold on a room, a user and/or a time range'),
+  )
+    .requiredOption('--reason <text>', 'why (a case, a matter number)', nameOf(2000))
+    .addHelpText(
+      'after',
+      `
+The hold covers the records matching every criterion given (at least one of --room, --user,
+--from, --to) and keeps them from any retention purge until it is released.
+
+Example:
+  perch compliance hold place --user alice --from 2024-01-01 --reason "matter 42"`,
+    )
+    .action(async (opts: FilterOptions & { reason: string }) => {
+      if ([opts.room, opts.user, opts.from, opts.to].every((v) => v === undefined)) {
+        throw new UsageError('a hold needs --room, --user, --from or --to');
+      }
+      const api = await signedInClient(opts);
+      const body = { ...(await criteria(api, opts)), reason: opts.reason };
+      const h = await api.request<Hold>('POST', '/compliance/holds', { body });
+      emit(opts.json, h, () => `Placed legal hold ${h.id}.\n${holdTable([h])}`);
+    });
+
+  serverCommand(hold, 'release <id>', 'release a legal hold (it stays listed)')
+    .option('--reason <text>', 'why it is released', nameOf(2000))
+    .action(async (id: string, opts: ServerOptions & { reason?: string }) => {
+      const n = intIn(1, Number.MAX_SAFE_INTEGER)(id);
+      const api = await signedInClient(opts);
+      const h = await api.request<Hold>('POST', `/compliance/holds/${n}/release`, {
+        body: opts.reason === undefined ? {} : { reason: opts.reason },
+      });
+      emit(opts.json, h, () => `Released legal hold ${h.id}.`);
+    });
+
+  destructive(
+    serverCommand(compliance, 'purge', 'delete compliance records past the retention period now'),
+  )
+    .addHelpText(
+      'after',
+      `
+Deletes records older than the retention days that every enabled adapter has exported and no
+active legal hold covers (the worker also does this hourly). Without a terminal --force is
+required; --what-if changes nothing.
+
+Example:
+  perch compliance purge --force`,
+    )
+    .action(async (opts: DestructiveOptions) => {
+      if (!(await confirm(opts, 'purge compliance records past the retention period', {}))) return;
+      const api = await signedInClient(opts);
+      const r = await api.request<{
+        purged: number;
+        keptUnderHold: number;
+        keptUnexported: number;
+        cutoff: string | null;
+      }>('POST', '/compliance/purge');
+      emit(opts.json, r, () =>
+        fields([
+          ['purged', r.purged],
+          ['kept under hold', r.keptUnderHold],
+          ['kept unexported', r.keptUnexported],
+          ['cutoff', r.cutoff ?? 'none (records are kept forever)'],
+        ]),
+      );
     });
 }
