@@ -82,7 +82,9 @@ export async function createAppContext(
     store,
     events: bus,
     hasher: new Argon2Hasher(),
-    files: new DiskFileStore(path.join(config.dataDir, 'files')),
+    files: new DiskFileStore(
+      path.resolve(config.fileStoreDir ?? path.join(config.dataDir, 'files')),
+    ),
     secret: loadSecret(config.dataDir),
     log: log.child({ subsystem: 'domain' }),
     sessionTtlMs: config.sessionTtlHours * 3_600_000,

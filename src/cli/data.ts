@@ -32,7 +32,8 @@ async function locate(opts: StoreOptions): Promise<{ location: StoreLocation; fi
   }
   // File bodies sit next to a SQLite store (<data dir>/files); a PostgreSQL store's are on disk too.
   const base = location.dialect === 'sqlite' && url ? path.dirname(location.file) : dataDir;
-  return { location, filesDir: path.resolve(opts.filesDir ?? path.join(base, 'files')) };
+  const files = opts.filesDir ?? (process.env.PERCH_FILE_STORE_DIR || path.join(base, 'files'));
+  return { location, filesDir: path.resolve(files) };
 }
 
 /** The migrations recorded in a store, without changing it (an export must not migrate). */
@@ -125,7 +126,10 @@ export function registerDataCommands(program: Command): void {
         '--store-url <url>',
         'the store instead: postgres://user@host:5432/db or sqlite:///path/perch.db (default: $PERCH_STORE_URL)',
       )
-      .option('--files-dir <dir>', 'where file bodies are (default: <data dir>/files)');
+      .option(
+        '--files-dir <dir>',
+        'where file bodies are (default: PERCH_FILE_STORE_DIR, else <data dir>/files)',
+      );
 
   storeOptions(localCommand(data, 'export', 'write the store to an archive file'))
     .requiredOption('--file <file>', 'archive to write (.jsonl.gz); it must not exist')

@@ -38,7 +38,7 @@ export const configSchema = z.object({
     })
     .optional()
     .describe(
-      'PERCH_STORE_URL: chat store, if not perch.db in PERCH_DATA_DIR: `sqlite:///path/perch.db`, a data folder, or `postgres://user:password@host:5432/database` (PostgreSQL 15 or later). Uploaded files stay in PERCH_DATA_DIR.',
+      'PERCH_STORE_URL: chat store, if not perch.db in PERCH_DATA_DIR: `sqlite:///path/perch.db`, a data folder, or `postgres://user:password@host:5432/database` (PostgreSQL 15 or later). Uploaded files stay in PERCH_DATA_DIR/files unless PERCH_FILE_STORE_DIR names another folder.',
     ),
   adminPassword: z
     .string()
@@ -158,6 +158,13 @@ export const configSchema = z.object({
     .describe(
       'PERCH_PUBLIC_URL: where clients reach this front end, shown by `perch pool get` and to clients an idle front end refuses (default http://PERCH_HOST:port).',
     ),
+  fileStoreDir: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'PERCH_FILE_STORE_DIR: folder of uploaded file bodies (default <data dir>/files); every front end of a pool names the same shared folder.',
+    ),
   poolHeartbeatMs: z.coerce
     .number()
     .int()
@@ -193,6 +200,7 @@ export const envNames: Record<keyof Config, string> = {
   frontEnd: 'PERCH_FRONT_END',
   publicUrl: 'PERCH_PUBLIC_URL',
   poolHeartbeatMs: 'PERCH_POOL_HEARTBEAT_MS',
+  fileStoreDir: 'PERCH_FILE_STORE_DIR',
 };
 
 /** Reads the PERCH_* variables (and nothing else) from an environment. */

@@ -96,6 +96,7 @@ export function buildCategory(
     denied?: string[];
     creators?: string[];
     invitations?: boolean;
+    fileUpload?: boolean;
   },
 ): Promise<Record<string, unknown>> {
   return admin.ok('POST', '/api/v1/categories', input);

@@ -51,6 +51,8 @@ describe('Enterprise Edition pool: four front ends on one PostgreSQL store', () 
   let admin: Http;
   const tokens: Record<string, string> = {};
   let configHome: string;
+  // One folder for every front end's uploaded files (a network share in production).
+  let fileStore: string;
   let roomCount = 0;
   const adminPassword = 'Pw1!pool-admin-password';
 
@@ -60,7 +62,12 @@ describe('Enterprise Edition pool: four front ends on one PostgreSQL store', () 
       adminPassword,
       // Four servers starting on a busy two-core machine: be patient.
       startDeadlineMs: 90_000,
-      env: { PERCH_POOL: POOL, PERCH_FRONT_END: name, PERCH_POOL_HEARTBEAT_MS: '200' },
+      env: {
+        PERCH_POOL: POOL,
+        PERCH_FRONT_END: name,
+        PERCH_POOL_HEARTBEAT_MS: '200',
+        PERCH_FILE_STORE_DIR: fileStore,
+      },
     });
   }
 
@@ -88,6 +95,7 @@ describe('Enterprise Edition pool: four front ends on one PostgreSQL store', () 
     cluster = await testCluster();
     db = await cluster.createDatabase();
     configHome = fs.mkdtempSync(path.join(os.tmpdir(), 'perch-pool-cli-'));
+    fileStore = fs.mkdtempSync(path.join(os.tmpdir(), 'perch-pool-files-'));
     // One at a time: the first creates the administrator, the others find it.
     for (const name of ['fe1', 'fe2', 'fe3']) fe[name] = await startFrontEnd(name);
     admin = await adminHttp(fe.fe1!);
@@ -95,7 +103,7 @@ describe('Enterprise Edition pool: four front ends on one PostgreSQL store', () 
       await admin.ok('POST', '/api/v1/users', { login, password: `password-${login}` });
       tokens[login] = await signIn(fe.fe1!, login, `password-${login}`);
     }
-    await buildCategory(admin, { name: 'General', allowed: [...logins] });
+    await buildCategory(admin, { name: 'General', allowed: [...logins], fileUpload: true });
   });
 
   after(async () => {
@@ -103,6 +111,7 @@ describe('Enterprise Edition pool: four front ends on one PostgreSQL store', () 
     await Promise.all(Object.values(fe).map((s) => cleanup(s)));
     if (db) await cluster.dropDatabase(db.name);
     if (configHome) fs.rmSync(configHome, { recursive: true, force: true });
+    if (fileStore) fs.rmSync(fileStore, { recursive: true, force: true });
   });
 
   test('posts through three front ends reach every front end in sequence order, each once', async () => {
@@ -166,6 +175,31 @@ describe('Enterprise Edition pool: four front ends on one PostgreSQL store', () 
     clients.push(doomed);
     await new Http(fe.fe1!.url, token).ok('DELETE', '/api/v1/sessions/current');
     assert.deepEqual(await doomed.closed, { code: 4004, reason: 'signed_out' });
+  });
+
+  test('a file uploaded through one front end downloads through another (shared file store)', async () => {
+    const roomId = await room();
+    const bytes = Buffer.from(`shared across the pool ${Date.now()}\n`.repeat(50));
+    const uploaded = await fetch(`${fe.fe1!.url}/api/v1/rooms/${roomId}/files?name=plan.txt`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${tokens.alice!}`,
+        'content-type': 'application/octet-stream',
+      },
+      body: bytes,
+    });
+    assert.equal(uploaded.status, 201, await uploaded.clone().text());
+    const { message } = (await uploaded.json()) as { message: { file: { id: number } } };
+    // The body lies in the shared folder, not in fe1's data folder.
+    assert.equal(fs.readdirSync(fileStore).length >= 1, true);
+    assert.equal(fs.existsSync(path.join(fe.fe1!.dataDir, 'files')), false);
+    const link = await http('fe2', 'bob').ok<{ url: string }>(
+      'GET',
+      `/api/v1/files/${message.file.id}/link`,
+    );
+    const download = await fetch(`${fe.fe2!.url}${link.url}`);
+    assert.equal(download.status, 200);
+    assert.deepEqual(Buffer.from(await download.arrayBuffer()), bytes);
   });
 
   test('the active set: an idle front end refuses new sessions, names the active ones, keeps its clients', async () => {
