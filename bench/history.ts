@@ -23,6 +23,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
 import { Argon2Hasher } from '../src/auth/argon2-hasher.js';
 import { createCategory } from '../src/domain/categories/commands.js';
 import { actorFor, bootstrap } from '../src/domain/directory/commands.js';
@@ -32,7 +33,11 @@ import { createRoom } from '../src/domain/rooms/commands.js';
 import { EventBus } from '../src/events.js';
 import { DiskFileStore } from '../src/files/disk-file-store.js';
 import { createLogger } from '../src/logger.js';
+import { PostgresStore } from '../src/store/postgres/postgres-store.js';
+import { messageSearchVector } from '../src/store/postgres/text-search.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import type { Store } from '../src/store/store.js';
+import { startPostgres } from '../test/harness/postgres.js';
 import { Histogram } from './load/histogram.js';
 
 const { values } = parseArgs({
@@ -43,12 +48,15 @@ const { values } = parseArgs({
     samples: { type: 'string', default: '200' },
     'budget-s': { type: 'string', default: '60' },
     dir: { type: 'string' },
+    store: { type: 'string', default: 'sqlite' },
+    sync: { type: 'string', default: 'full' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
   process.stdout.write(
-    'npm run bench:history -- [--messages 10000000] [--rooms 10000] [--users 1000] [--samples 200] [--budget-s 60] [--dir DIR]\n',
+    'npm run bench:history -- [--store sqlite|postgres] [--messages 10000000] [--rooms 10000] [--users 1000]\n' +
+      '                         [--samples 200] [--budget-s 60] [--sync full|normal] [--dir DIR]\n',
   );
   process.exit(0);
 }
@@ -61,6 +69,11 @@ for (const [name, v] of Object.entries({ messageCount, roomCount, userCount, sam
   if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer`);
 }
 if (messageCount < roomCount) throw new Error('--messages must be at least --rooms');
+const dialect = values.store;
+if (dialect !== 'sqlite' && dialect !== 'postgres')
+  throw new Error('--store must be sqlite or postgres');
+const sync = values.sync;
+if (sync !== 'full' && sync !== 'normal') throw new Error('--sync must be full or normal');
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -138,7 +151,7 @@ function messageText(pool: string[], rand: () => number): string {
 
 // ---------------------------------------------------------------- seeding
 
-async function openDomain(store: SqliteStore) {
+async function openDomain(store: Store) {
   const quiet = createLogger('silent');
   return createDomain({
     store,
@@ -150,10 +163,8 @@ async function openDomain(store: SqliteStore) {
   });
 }
 
-async function seed(): Promise<number> {
-  const started = Date.now();
-  fs.rmSync(file, { force: true });
-  const store = SqliteStore.open({ file, synchronous: 'normal' });
+/** Users, the category and the rooms, through the domain as a server would create them. */
+async function seedDirectory(store: Store): Promise<{ userIds: number[]; roomIds: number[] }> {
   await store.migrate();
   const d = await openDomain(store);
   await bootstrap(d, crypto.randomBytes(12).toString('hex'));
@@ -185,31 +196,69 @@ async function seed(): Promise<number> {
     .filter((p) => p.name.startsWith('user'))
     .map((p) => p.id);
   const roomIds = (await store.listRooms({ limit: roomCount + 10, offset: 0 })).map((r) => r.id);
+  return { userIds, roomIds };
+}
+
+/**
+ * Message `i` of the seeded history, the same on both dialects: round robin over the rooms, a
+ * random author, evenly spaced times up to now, a body from the pool with marker words.
+ */
+function messageRows(userIds: number[], roomIds: number[]) {
+  const rand = prng(20261126);
+  const pool = textPool(rand);
+  const t0 = Date.UTC(2024, 0, 1);
+  const step = Math.max(1, Math.floor((Date.now() - t0) / messageCount));
+  return (i: number) => ({
+    roomId: roomIds[i % roomCount]!,
+    seq: Math.floor(i / roomCount) + 1,
+    authorId: userIds[Math.floor(rand() * userIds.length)]!,
+    createdAt: t0 + i * step,
+    body: messageText(pool, rand),
+  });
+}
+
+function progress(what: string, done: number, total: number, since: number): void {
+  const rate = done / ((Date.now() - since) / 1000);
+  log(
+    `  ${what} ${done.toLocaleString('en')}/${total.toLocaleString('en')} (${Math.round(rate).toLocaleString('en')}/s, ~${Math.round((total - done) / rate)} s left)`,
+  );
+}
+
+/** Seeds the SQLite file; returns the seconds it took. */
+async function seedSqlite(): Promise<number> {
+  const started = Date.now();
+  fs.rmSync(file, { force: true });
+  const store = SqliteStore.open({ file, synchronous: 'normal' });
+  const { userIds, roomIds } = await seedDirectory(store);
   await store.close();
 
   const raw = new BetterSqlite3(file);
   raw.pragma('journal_mode = WAL');
   raw.pragma('synchronous = OFF');
   raw.pragma('cache_size = -262144');
+  // The messages go in with the full-text trigger and the secondary indexes set aside (their
+  // definitions are read back from the schema, so they come back exactly as the migrations made
+  // them): appending rows by rowid is cheap, while keeping three indexes and FTS5 segments in
+  // step row by row at 10 M rows took most of an hour. Indexes are then built by sorting, and
+  // the full-text index in id order, a chunk per transaction, as the schema's trigger would.
+  const setAside = raw
+    .prepare(
+      `SELECT type, name, sql FROM sqlite_master
+       WHERE tbl_name = 'messages' AND sql IS NOT NULL
+         AND ((type = 'index') OR (type = 'trigger' AND name = 'messages_fts_ai'))`,
+    )
+    .all() as { type: 'index' | 'trigger'; name: string; sql: string }[];
+  for (const o of setAside) raw.exec(`DROP ${o.type.toUpperCase()} ${o.name}`);
   const insert = raw.prepare(
     `INSERT INTO messages (room_id, seq, author_id, created_at, body, title, alert, file_id, client_id, state, edited_at)
      VALUES (?, ?, ?, ?, ?, NULL, 0, NULL, NULL, 'normal', NULL)`,
   );
-  const rand = prng(20261126);
-  const pool = textPool(rand);
-  const t0 = Date.UTC(2024, 0, 1);
-  const step = Math.max(1, Math.floor((Date.now() - t0) / messageCount));
+  const row = messageRows(userIds, roomIds);
   const batch = 50_000;
   const insertBatch = raw.transaction((from: number, to: number) => {
     for (let i = from; i < to; i++) {
-      const room = i % roomCount;
-      insert.run(
-        roomIds[room],
-        Math.floor(i / roomCount) + 1,
-        userIds[Math.floor(rand() * userIds.length)],
-        t0 + i * step,
-        messageText(pool, rand),
-      );
+      const m = row(i);
+      insert.run(m.roomId, m.seq, m.authorId, m.createdAt, m.body);
     }
   });
   const seedStarted = Date.now();
@@ -217,12 +266,28 @@ async function seed(): Promise<number> {
     insertBatch(i, Math.min(i + batch, messageCount));
     const done = Math.min(i + batch, messageCount);
     if ((done / batch) % 10 === 0 || done === messageCount) {
-      const rate = done / ((Date.now() - seedStarted) / 1000);
-      log(
-        `  messages ${done.toLocaleString('en')}/${messageCount.toLocaleString('en')} (${Math.round(rate).toLocaleString('en')}/s, ~${Math.round((messageCount - done) / rate)} s left)`,
-      );
+      progress('messages', done, messageCount, seedStarted);
     }
   }
+  for (const o of setAside.filter((x) => x.type === 'index')) {
+    const t = Date.now();
+    raw.exec(o.sql);
+    log(`  index ${o.name} built in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  }
+  const ftsStarted = Date.now();
+  const indexChunk = raw.prepare(
+    `INSERT INTO messages_fts (rowid, title, body)
+     SELECT id, coalesce(title, ''), body FROM messages WHERE id > ? AND id <= ?`,
+  );
+  const { lo, hi } = raw
+    .prepare('SELECT coalesce(min(id), 1) - 1 AS lo, coalesce(max(id), 0) AS hi FROM messages')
+    .get() as { lo: number; hi: number };
+  const ftsChunk = 500_000;
+  for (let from = lo; from < hi; from += ftsChunk) {
+    raw.transaction(() => indexChunk.run(from, Math.min(from + ftsChunk, hi)))();
+    progress('full-text index', Math.min(from + ftsChunk, hi) - lo, hi - lo, ftsStarted);
+  }
+  for (const o of setAside.filter((x) => x.type === 'trigger')) raw.exec(o.sql);
   raw
     .prepare(
       'UPDATE rooms SET last_seq = (SELECT coalesce(max(seq), 0) FROM messages WHERE room_id = rooms.id)',
@@ -232,6 +297,74 @@ async function seed(): Promise<number> {
   raw.exec('ANALYZE');
   raw.close();
   fs.writeFileSync(seededMark, '');
+  return (Date.now() - started) / 1000;
+}
+
+/**
+ * Seeds the PostgreSQL database; returns the seconds it took. Messages go in 10,000 rows a
+ * statement (one INSERT ... SELECT FROM unnest of column arrays), each with the `search`
+ * tsvector the store writes for every post (store/postgres/text-search.ts), with the secondary
+ * and full-text indexes set aside and rebuilt afterwards from their own definitions.
+ */
+async function seedPostgres(url: string): Promise<number> {
+  const started = Date.now();
+  const store = PostgresStore.open({ connectionString: url, poolSize: 4 });
+  const { userIds, roomIds } = await seedDirectory(store);
+  await store.close();
+
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query("SET maintenance_work_mem = '1GB'");
+    const { rows: setAside } = await client.query<{ indexname: string; indexdef: string }>(
+      `SELECT indexname, indexdef FROM pg_indexes
+       WHERE schemaname = current_schema() AND tablename = 'messages'
+         AND indexname NOT IN (SELECT conname FROM pg_constraint)`,
+    );
+    for (const i of setAside) await client.query(`DROP INDEX ${pg.escapeIdentifier(i.indexname)}`);
+    const row = messageRows(userIds, roomIds);
+    const batch = 10_000;
+    const seedStarted = Date.now();
+    for (let from = 0; from < messageCount; from += batch) {
+      const cols = {
+        room: [] as number[],
+        seq: [] as number[],
+        author: [] as number[],
+        at: [] as number[],
+        body: [] as string[],
+        search: [] as string[],
+      };
+      for (let i = from; i < Math.min(from + batch, messageCount); i++) {
+        const m = row(i);
+        cols.room.push(m.roomId);
+        cols.seq.push(m.seq);
+        cols.author.push(m.authorId);
+        cols.at.push(m.createdAt);
+        cols.body.push(m.body);
+        cols.search.push(messageSearchVector(null, m.body));
+      }
+      await client.query(
+        `INSERT INTO messages (room_id, seq, author_id, created_at, body, search)
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::tsvector[])`,
+        [cols.room, cols.seq, cols.author, cols.at, cols.body, cols.search],
+      );
+      const done = Math.min(from + batch, messageCount);
+      if ((done / batch) % 50 === 0 || done === messageCount) {
+        progress('messages', done, messageCount, seedStarted);
+      }
+    }
+    for (const i of setAside) {
+      const t = Date.now();
+      await client.query(i.indexdef);
+      log(`  index ${i.indexname} built in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    }
+    await client.query(
+      'UPDATE rooms SET last_seq = (SELECT coalesce(max(seq), 0) FROM messages WHERE room_id = rooms.id)',
+    );
+    await client.query('VACUUM ANALYZE');
+  } finally {
+    await client.end();
+  }
   return (Date.now() - started) / 1000;
 }
 
@@ -256,15 +389,40 @@ async function measure(name: string, run: () => Promise<unknown>) {
 }
 
 let seedSeconds: number | null = null;
-if (!fs.existsSync(seededMark)) {
-  log(`seeding ${messageCount.toLocaleString('en')} messages over ${roomCount} rooms in ${dir}`);
-  seedSeconds = await seed();
+let store: Store;
+let dbBytes: number;
+let cluster: Awaited<ReturnType<typeof startPostgres>> | undefined;
+if (dialect === 'postgres') {
+  // A throwaway cluster (the test harness's), its data on disk in the bench folder, seeded with
+  // the harness's speed settings, then switched to PostgreSQL's durable defaults for measuring.
+  log(`starting a PostgreSQL cluster in ${dir}`);
+  fs.chmodSync(dir, 0o755); // as root, the cluster runs as the postgres user, which must get in
+  cluster = await startPostgres({ baseDir: dir });
+  const db = await cluster.createDatabase();
+  log(`seeding ${messageCount.toLocaleString('en')} messages over ${roomCount} rooms`);
+  seedSeconds = await seedPostgres(db.url);
   log(`seeded in ${seedSeconds.toFixed(0)} s`);
+  const admin = new pg.Client({ connectionString: db.url });
+  await admin.connect();
+  for (const setting of ['fsync', 'synchronous_commit', 'full_page_writes']) {
+    await admin.query(`ALTER SYSTEM SET ${setting} = on`);
+  }
+  await admin.query('SELECT pg_reload_conf()');
+  const size = await admin.query<{ b: string }>('SELECT pg_database_size(current_database()) AS b');
+  dbBytes = Number(size.rows[0]!.b);
+  await admin.end();
+  store = PostgresStore.open({ connectionString: db.url });
 } else {
-  log(`reusing the store seeded in ${dir}`);
+  if (!fs.existsSync(seededMark)) {
+    log(`seeding ${messageCount.toLocaleString('en')} messages over ${roomCount} rooms in ${dir}`);
+    seedSeconds = await seedSqlite();
+    log(`seeded in ${seedSeconds.toFixed(0)} s`);
+  } else {
+    log(`reusing the store seeded in ${dir}`);
+  }
+  dbBytes = fs.statSync(file).size;
+  store = SqliteStore.open({ file, synchronous: sync });
 }
-const dbBytes = fs.statSync(file).size;
-const store = SqliteStore.open({ file });
 const d = await openDomain(store);
 const user = await actorFor(d, (await store.getPrincipalByName('user1'))!);
 const roomIds = (await store.listRooms({ limit: roomCount + 10, offset: 0 })).map((r) => r.id);
@@ -296,6 +454,7 @@ const results = {
   ),
 };
 await store.close();
+cluster?.stop();
 if (!values.dir) fs.rmSync(dir, { recursive: true, force: true });
 
 const ms = (s: { n: number; p50: number; p99: number; max: number }) => ({
@@ -306,7 +465,8 @@ const ms = (s: { n: number; p50: number; p99: number; max: number }) => ({
 });
 const summary = {
   bench: 'history',
-  store: 'sqlite',
+  store: dialect,
+  sqlite_synchronous: dialect === 'sqlite' ? sync : null,
   date: new Date().toISOString(),
   node: process.version,
   cpus: os.cpus().length,
@@ -323,7 +483,7 @@ const summary = {
 const out = path.join(
   here,
   'results',
-  `history-sqlite-${messageCount}msg-${summary.date.replace(/[:.]/g, '-')}.json`,
+  `history-${dialect}-${messageCount}msg-${summary.date.replace(/[:.]/g, '-')}.json`,
 );
 fs.mkdirSync(path.dirname(out), { recursive: true });
 fs.writeFileSync(out, `${JSON.stringify(summary, null, 2)}\n`);

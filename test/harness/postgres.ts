@@ -148,11 +148,15 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Starts a new cluster with a migrated template database. Call `stop()` when done. */
-export async function startPostgres(): Promise<PostgresCluster> {
+/**
+ * Starts a new cluster with a migrated template database. Call `stop()` when done. `baseDir`
+ * puts it elsewhere than memory (a benchmark whose data would not fit there, or that wants disk
+ * writes measured).
+ */
+export async function startPostgres(opts: { baseDir?: string } = {}): Promise<PostgresCluster> {
   const bin = findPostgresBin();
   removeOrphans(bin);
-  const dir = fs.mkdtempSync(path.join(baseDir(), DIR_PREFIX));
+  const dir = fs.mkdtempSync(path.join(opts.baseDir ?? baseDir(), DIR_PREFIX));
   fs.writeFileSync(path.join(dir, 'owner.pid'), String(process.pid));
   const data = path.join(dir, 'data');
   let stopped = false;
