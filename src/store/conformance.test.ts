@@ -304,6 +304,31 @@ for (const dialect of testDialects()) {
       }
     });
 
+    test('full-text search within rooms finds those rooms only; a room id is not a word', async () => {
+      const [a, b] = [ids.roomIds[0]!, ids.roomIds[2]!];
+      const post = async (roomId: number, body: string) =>
+        (
+          await store.transaction((tx) =>
+            tx.appendMessage(buildNewMessage(roomId, ids.userId, body)),
+          )
+        ).id!;
+      const inA = await post(a, `zqwithin first, see room ${b}`);
+      const inB = await post(b, 'zqwithin second');
+      const inBToo = await post(b, 'zqwithin third zqother');
+      assert.deepEqual(await searchHits(store, ids.userId, ['zqwithin'], [a]), [inA]);
+      assert.deepEqual(await searchHits(store, ids.userId, ['zqwithin'], [b]), [inB, inBToo]);
+      assert.deepEqual(await searchHits(store, ids.userId, ['zqwithin'], [a, b]), [
+        inA,
+        inB,
+        inBToo,
+      ]);
+      assert.deepEqual(await searchHits(store, ids.userId, ['zqwithin', 'zqother'], [b]), [inBToo]);
+      assert.deepEqual(await searchHits(store, ids.userId, ['zqother'], [a]), []);
+      // The room's number is found where a text says it, never as the room a message is in.
+      assert.deepEqual(await searchHits(store, ids.userId, [String(b)], [a]), [inA]);
+      assert.deepEqual(await searchHits(store, ids.userId, [String(b)], [b]), []);
+    });
+
     test('admin audit: start pending, finish, filter by actor, action, result and time, page', async () => {
       const entry = (actorName: string, action: string, at: number) => ({
         actorId: ids.userId,

@@ -1015,32 +1015,35 @@ export class KyselyOps implements StoreOps {
 
   async searchMessages(q: MessageSearchQuery): Promise<MessageSearchResult> {
     const terms = [...(q.terms ?? []), ...(q.phrases ?? [])];
-    // On SQLite a word search across rooms is driven by the FTS5 index, newest match first: FTS5
-    // walks its doclist by rowid (= message id) in descending order, so the page and the capped
-    // count stop after the first rows that pass the permission and filter checks. Starting from
-    // `messages` with `id IN (matches)` instead read and sorted every match of a common word
-    // (seconds at 10 M messages). A search within given rooms is driven by those rooms' messages,
-    // each checked against the index by rowid, so its cost follows the rooms' size instead of how
-    // common the word is everywhere. CROSS JOIN fixes which side is the outer loop.
-    const match = terms.length > 0 ? terms.map(ftsQuote).join(' AND ') : undefined;
+    // On SQLite a word search is driven by the FTS5 index, newest match first: FTS5 walks its
+    // doclist by rowid (= message id) in descending order, so the page and the capped count stop
+    // after the first rows that pass the permission and filter checks. Starting from `messages`
+    // with `id IN (matches)` instead read and sorted every match of a common word (seconds at
+    // 10 M messages). The words are matched in the title and body columns only; a search within
+    // rooms also matches the index's `room` column (schema 8), so that FTS5 intersects the rooms'
+    // doclists with the words' and its cost follows the rarer side, not how common the word is
+    // everywhere. CROSS JOIN makes the index the outer loop.
     const inRooms = q.roomIds !== undefined && q.roomIds.length > 0;
-    const ftsDriven = this.dialect === 'sqlite' && match !== undefined && !inRooms;
-    const ftsProbed = this.dialect === 'sqlite' && match !== undefined && inRooms;
+    const match =
+      terms.length > 0
+        ? [
+            `{title body} : (${terms.map(ftsQuote).join(' AND ')})`,
+            ...(inRooms ? [`room : (${q.roomIds!.map((id) => `"${id}"`).join(' OR ')})`] : []),
+          ].join(' AND ')
+        : undefined;
+    const ftsDriven = this.dialect === 'sqlite' && match !== undefined;
     const fromMessages = () =>
       this.db.selectFrom('messages as m').innerJoin('rooms as r', 'r.id', 'm.room_id');
-    const ftsJoin = sql<boolean>`messages_fts MATCH ${match} AND messages_fts.rowid = m.id`;
     const base = () => {
       let query = ftsDriven
         ? (this.db
             .selectFrom(sql`messages_fts`.as('messages_fts'))
             .crossJoin('messages as m')
             .innerJoin('rooms as r', 'r.id', 'm.room_id')
-            .where(ftsJoin) as unknown as ReturnType<typeof fromMessages>)
-        : ftsProbed
-          ? (fromMessages()
-              .crossJoin(sql`messages_fts`.as('messages_fts'))
-              .where(ftsJoin) as unknown as ReturnType<typeof fromMessages>)
-          : fromMessages();
+            .where(
+              sql<boolean>`messages_fts MATCH ${match} AND messages_fts.rowid = m.id`,
+            ) as unknown as ReturnType<typeof fromMessages>)
+        : fromMessages();
       query = query
         .where('m.state', '!=', 'removed')
         .where((eb) => readableRoom(eb as unknown as RoomEB, q.viewer));
