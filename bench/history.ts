@@ -240,7 +240,8 @@ async function seedSqlite(): Promise<number> {
   // definitions are read back from the schema, so they come back exactly as the migrations made
   // them): appending rows by rowid is cheap, while keeping three indexes and FTS5 segments in
   // step row by row at 10 M rows took most of an hour. Indexes are then built by sorting, and
-  // the full-text index in id order, a chunk per transaction, as the schema's trigger would.
+  // the full-text index in id order from its content view, a chunk per transaction, as the
+  // schema's trigger would.
   const setAside = raw
     .prepare(
       `SELECT type, name, sql FROM sqlite_master
@@ -276,8 +277,8 @@ async function seedSqlite(): Promise<number> {
   }
   const ftsStarted = Date.now();
   const indexChunk = raw.prepare(
-    `INSERT INTO messages_fts (rowid, title, body)
-     SELECT id, coalesce(title, ''), body FROM messages WHERE id > ? AND id <= ?`,
+    `INSERT INTO messages_fts (rowid, title, body, room)
+     SELECT id, title, body, room FROM messages_fts_source WHERE id > ? AND id <= ?`,
   );
   const { lo, hi } = raw
     .prepare('SELECT coalesce(min(id), 1) - 1 AS lo, coalesce(max(id), 0) AS hi FROM messages')
