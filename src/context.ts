@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Argon2Hasher } from './auth/argon2-hasher.js';
+import { poolEventLog } from './cluster/fan-out.js';
 import { PoolFrontEnd } from './cluster/front-end.js';
 import { ComplianceThread } from './compliance/compliance-thread.js';
 import type { Config } from './config/config.js';
@@ -78,9 +79,12 @@ export async function createAppContext(
   const bus = new EventBus(log.child({ subsystem: 'events' }));
   // In a pool the hub hears events from the fan-out, which orders local and remote ones.
   const hubBus = pooled ? new EventBus(log.child({ subsystem: 'events' })) : bus;
+  // This process in the pool: the events its commands log carry it, so it skips its own.
+  const instance = crypto.randomUUID();
   const domain = createDomain({
     store,
     events: bus,
+    eventLog: pooled ? poolEventLog(instance) : undefined,
     hasher: new Argon2Hasher(),
     files: new DiskFileStore(
       path.resolve(config.fileStoreDir ?? path.join(config.dataDir, 'files')),
@@ -129,6 +133,7 @@ export async function createAppContext(
       ? new PoolFrontEnd({
           pool: config.pool!,
           name: config.frontEnd!,
+          instance,
           version,
           connectionString: location.connectionString,
           heartbeatMs: config.poolHeartbeatMs,

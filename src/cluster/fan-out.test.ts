@@ -13,12 +13,13 @@ import { Argon2Hasher } from '../auth/argon2-hasher.js';
 import type { DomainEvent } from '../domain/events.js';
 import { createDomain } from '../domain/index.js';
 import { postMessage } from '../domain/messages/commands.js';
+import { updateRoom } from '../domain/rooms/commands.js';
 import type { MessageView } from '../domain/messages/present.js';
 import type { Actor, Domain } from '../domain/types.js';
 import { DiskFileStore } from '../files/disk-file-store.js';
 import { createLogger } from '../logger.js';
 import { PostgresStore } from '../store/postgres/postgres-store.js';
-import { FanOut } from './fan-out.js';
+import { FanOut, poolEventLog } from './fan-out.js';
 
 /** Polls until `check` holds; fails with `what` after the deadline. */
 async function waitFor(what: string, check: () => boolean, deadlineMs = 10_000): Promise<void> {
@@ -61,20 +62,16 @@ describe('pool fan-out (PostgreSQL)', () => {
   /** A fan-out whose hub is an array; `joined` says which rooms have local subscribers. */
   function fanOut(joined: (roomId: number) => boolean = () => true) {
     const out: DomainEvent[] = [];
-    const sent: string[] = [];
     const f = new FanOut({
       d: here,
       out: { publish: (e) => out.push(e) },
       hasSubscribers: joined,
       origin: 'here',
-      notify: async (payload) => {
-        sent.push(payload);
-      },
       log: createLogger('silent'),
     });
     const seqs = (roomId: number) =>
       out.flatMap((e) => (e.type === 'message' && e.roomId === roomId ? [e.message.seq] : []));
-    return { f, out, sent, seqs };
+    return { f, out, seqs };
   }
 
   async function room(history = true): Promise<number> {
@@ -196,40 +193,108 @@ describe('pool fan-out (PostgreSQL)', () => {
     f.close();
   });
 
-  test('other events: local ones go to the hub and the pool, remote ones to the hub, own echoes and junk nowhere', async () => {
+  /** Logs events as front end `origin` would, outside any change; returns the last id. */
+  async function logged(origin: string, ...payloads: (object | string)[]): Promise<number> {
+    const ids = await store.appendPoolEvents(
+      origin,
+      payloads.map((p) => (typeof p === 'string' ? p : JSON.stringify(p))),
+      Date.now(),
+    );
+    return ids.at(-1)!;
+  }
+
+  test('other events: local ones go straight to the hub; logged ones are applied in log order, once, own ones and junk skipped', async () => {
     const roomId = await room();
-    const { f, out, sent } = fanOut();
+    const { f, out } = fanOut();
+    f.startEvents(await store.poolEventHead());
     f.local({ type: 'room.changed', roomId });
     assert.deepEqual(out, [{ type: 'room.changed', roomId }]);
-    await waitFor('the relay', () => sent.length === 1);
-    assert.deepEqual(JSON.parse(sent[0]!), { o: 'here', e: { type: 'room.changed', roomId } });
-
     out.length = 0;
-    f.event(JSON.stringify({ o: 'here', e: { type: 'room.changed', roomId } }));
-    f.event('{not json');
-    f.event(JSON.stringify({ o: 'there', e: { type: 'room.exploded', roomId } }));
-    f.event(
-      JSON.stringify({
-        o: 'there',
-        e: { type: 'user.signed_out', userId: alice.userId, all: true },
-      }),
-    );
-    f.event(JSON.stringify({ o: 'there', e: { type: 'room.cleared', roomId, upTo: 5 } }));
-    await waitFor('two remote events', () => out.length === 2);
-    assert.deepEqual(out, [
-      { type: 'user.signed_out', userId: alice.userId, all: true },
-      { type: 'room.cleared', roomId, upTo: 5 },
-    ]);
 
-    // A changed message crosses by id and is read back from the store.
     const [m] = await post(roomId, 1);
-    out.length = 0;
-    f.event(
-      JSON.stringify({ o: 'there', e: { type: 'message.changed', roomId, messageId: m!.id } }),
+    await logged('here', { type: 'room.changed', roomId });
+    await logged('there', '{not json', { type: 'room.exploded', roomId });
+    await logged('there', { type: 'user.signed_out', userId: alice.userId, all: true });
+    const middle = await logged('there', { type: 'message.changed', roomId, messageId: m!.id });
+    const last = await logged('there', { type: 'room.cleared', roomId, upTo: 5 });
+    // Heard out of order and twice; the one in the middle never.
+    f.event(String(last));
+    f.event(String(last));
+    f.event(String(middle - 1));
+    f.event('junk');
+    await waitFor('three remote events', () => out.length === 3);
+    await f.catchUpEvents(last);
+    assert.equal(f.eventPosition, last);
+    assert.deepEqual(
+      out.map((e) => e.type),
+      ['user.signed_out', 'message.changed', 'room.cleared'],
     );
-    await waitFor('message.changed', () => out.length === 1);
-    const changed = out[0] as { type: string; message: MessageView };
-    assert.deepEqual([changed.type, changed.message.seq], ['message.changed', m!.seq]);
+    assert.deepEqual(out[0], { type: 'user.signed_out', userId: alice.userId, all: true });
+    // A changed message crosses by id and is read back from the store.
+    const changed = out[1] as { type: string; message: MessageView };
+    assert.equal(changed.message.seq, m!.seq);
+    assert.deepEqual(out[2], { type: 'room.cleared', roomId, upTo: 5 });
+
+    // Never announced at all: the heartbeat's catch-up to the log's end finds it.
+    out.length = 0;
+    const silent = await logged('there', { type: 'settings.changed' });
+    await f.catchUpEvents(await store.poolEventHead());
+    assert.deepEqual(out, [{ type: 'settings.changed' }]);
+    await f.catchUpEvents(silent);
+    f.event(String(silent));
+    await f.catchUpEvents(silent);
+    assert.equal(out.length, 1);
     f.close();
+  });
+
+  test('events pruned before this front end read them: every cache is dropped instead', async () => {
+    const { f, out } = fanOut();
+    f.startEvents(await store.poolEventHead());
+    const id = await logged('there', { type: 'settings.changed' });
+    await store.prunePoolEvents(Date.now() + 1);
+    await f.catchUpEvents(id);
+    // resetCaches: connections are re-checked as after a directory change.
+    assert.deepEqual(out, [{ type: 'directory.changed' }]);
+    assert.equal(f.eventPosition, id);
+    f.close();
+  });
+
+  test('a command logs its events in its own transaction: none when it fails', async () => {
+    const notifying = PostgresStore.open({
+      connectionString: t.storeUrl,
+      poolSize: 2,
+      notifySequences: true,
+    });
+    try {
+      const there = createDomain({
+        store: notifying,
+        events: { publish: () => {} },
+        eventLog: poolEventLog('there'),
+        hasher: new Argon2Hasher({ memoryCost: 1024, timeCost: 1 }),
+        files: new DiskFileStore(path.join(t.dir, 'files-there')),
+        secret: crypto.randomBytes(32),
+        log: createLogger('silent'),
+      });
+      const roomId = await room();
+      const taken = await room();
+      const before = await store.poolEventHead();
+      await updateRoom(there, t.admin, roomId, { description: 'logged' });
+      const rows = await store.readPoolEvents(before, 10);
+      assert.deepEqual(
+        rows.map((r) => [r.origin, JSON.parse(r.payload)]),
+        [
+          ['there', { type: 'room.changed', roomId }],
+          ['there', { type: 'room.access_changed', roomId }],
+        ],
+      );
+      // A rename onto a taken name fails: neither the change nor its events are kept.
+      const head = await store.poolEventHead();
+      const takenName = (await store.getRoom(taken))!.name;
+      await assert.rejects(updateRoom(there, t.admin, roomId, { name: takenName }));
+      assert.equal(await store.poolEventHead(), head);
+      assert.deepEqual(await store.readPoolEvents(head, 10), []);
+    } finally {
+      await notifying.close();
+    }
   });
 });

@@ -1,25 +1,27 @@
 import { z } from 'zod';
-import type { DomainEvent } from '../domain/events.js';
+import type { DomainEvent, EventLog, PoolEvent } from '../domain/events.js';
 import { presentMessages } from '../domain/messages/commands.js';
 import type { MessageView } from '../domain/messages/present.js';
 import type { Domain, EventSink } from '../domain/types.js';
 import type { Logger } from '../logger.js';
-import type { UnstoredPost } from '../store/postgres/postgres-store.js';
+import { POOL_EVENT_CHANNEL, type UnstoredPost } from '../store/postgres/postgres-store.js';
 import type { Message } from '../store/store.js';
 
-/** The LISTEN/NOTIFY channel carrying every event other than posts, as JSON (see relayedSchema). */
-export const EVENT_CHANNEL = 'perch_events';
+/** The LISTEN/NOTIFY channel announcing every logged event other than posts, by its log id. */
+export const EVENT_CHANNEL = POOL_EVENT_CHANNEL;
+
+/**
+ * How long the pool's event log keeps an event: a front end whose database connection is down
+ * longer than this drops every cache instead of replaying what it missed.
+ */
+export const EVENT_RETENTION_MS = 60 * 60_000;
 
 /** How many messages one catch-up read takes from the store. */
 const READ_BATCH = 500;
 
 const id = z.number().int().positive();
 
-/**
- * Events as they cross front ends: what a front end needs to act as if the event were its own.
- * Messages never travel here (the store announces them by sequence); a changed message travels
- * by id and is read back from the store.
- */
+/** Events as they cross front ends (PoolEvent), as the log holds them. */
 const relayedSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('message.changed'), roomId: id, messageId: id }),
   z.object({ type: z.literal('room.changed'), roomId: id }),
@@ -46,11 +48,7 @@ const relayedSchema = z.discriminatedUnion('type', [
     tokenHash: z.string().max(200).optional(),
   }),
   z.object({ type: z.literal('settings.changed') }),
-]);
-
-type Relayed = z.infer<typeof relayedSchema>;
-
-const envelopeSchema = z.object({ o: z.string().min(1).max(64), e: relayedSchema });
+]) satisfies z.ZodType<PoolEvent>;
 
 const unstoredSchema = z.object({
   r: id,
@@ -83,12 +81,26 @@ export interface FanOutOptions {
   out: EventSink;
   /** Whether any local connection has joined the room (no store reads for rooms nobody here reads). */
   hasSubscribers(roomId: number): boolean;
-  /** This process's id in the pool: notifications it sent itself are not applied twice. */
+  /** This process's id in the pool: events it logged itself are not applied twice. */
   origin: string;
-  /** Sends a notification on EVENT_CHANNEL (after the event's commit). */
-  notify(payload: string): Promise<void>;
   log: Logger;
   retryMs?: number;
+}
+
+/**
+ * The event log of a front end (Domain.eventLog): each command writes its events into the
+ * pool's log in its own transaction, under this process's id.
+ */
+export function poolEventLog(origin: string, clock: () => number = Date.now): EventLog {
+  return {
+    record: async (tx, events) => {
+      await tx.appendPoolEvents(
+        origin,
+        events.map((e) => JSON.stringify(e)),
+        clock(),
+      );
+    },
+  };
 }
 
 /**
@@ -97,10 +109,19 @@ export interface FanOutOptions {
  * goes straight through when it is the next in its room; otherwise (another front end posted
  * the ones before it, or a notification was missed) the missing range is read from the store by
  * sequence first. The store announces every committed post by (room, sequence), so a late or
- * lost notification only delays a message. Other events are applied locally and relayed as JSON.
+ * lost notification only delays a message. Other events go to the local hub at once and reach
+ * the other front ends through the pool's event log (written with their change, see
+ * poolEventLog), which each front end reads in id order: every one applied once, in order.
  */
 export class FanOut {
   private readonly rooms = new Map<number, RoomCursor>();
+  /** Where this front end stands in the event log, and the highest id known to be committed. */
+  private readonly logCursor = {
+    last: 0,
+    target: 0,
+    running: undefined as Promise<void> | undefined,
+    again: false,
+  };
   private readonly d: Domain;
   private readonly log: Logger;
   private closed = false;
@@ -116,14 +137,8 @@ export class FanOut {
       this.advance(event.roomId, event.message.seq, event.message);
       return;
     }
+    // The command logged it for the other front ends in its transaction.
     this.opts.out.publish(event);
-    const relayed = toRelayed(event);
-    if (!relayed) return;
-    this.opts
-      .notify(JSON.stringify({ o: this.opts.origin, e: relayed }))
-      .catch((err: unknown) =>
-        this.log.error({ err, event: event.type }, 'event not relayed to the pool'),
-      );
   }
 
   /** A SEQUENCE_CHANNEL notification: `<roomId>:<seq>`, or an unstored post as JSON. */
@@ -149,14 +164,34 @@ export class FanOut {
     this.advance(Number(match[1]), Number(match[2]));
   }
 
-  /** An EVENT_CHANNEL notification from any front end of the pool (this one's are skipped). */
+  /** An EVENT_CHANNEL notification: the id of the last event a transaction logged. */
   event(payload: string): void {
-    const parsed = envelopeSchema.safeParse(safeJson(payload));
-    if (!parsed.success) return this.log.warn({ payload }, 'unreadable pool event');
-    if (parsed.data.o === this.opts.origin) return;
-    this.applyRemote(parsed.data.e).catch((err: unknown) =>
-      this.log.error({ err, event: parsed.data.e.type }, 'pool event not applied'),
+    if (!/^\d{1,15}$/.test(payload)) return this.log.warn({ payload }, 'unreadable pool event');
+    const id = Number(payload);
+    if (id <= this.logCursor.target) return;
+    this.logCursor.target = id;
+    this.pumpEvents().catch((err: unknown) =>
+      this.log.warn({ err }, 'reading the pool event log failed; retrying on the next beat'),
     );
+  }
+
+  /** The event log's baseline at start-up (nothing cached yet): later events are applied. */
+  startEvents(head: number): void {
+    this.logCursor.last = this.logCursor.target = head;
+  }
+
+  /**
+   * Reads and applies every logged event up to `head` (the log's last id) not yet applied: after
+   * a lost LISTEN connection and on every heartbeat, for notifications that never came.
+   */
+  async catchUpEvents(head: number): Promise<void> {
+    if (head > this.logCursor.target) this.logCursor.target = head;
+    await this.pumpEvents();
+  }
+
+  /** The last event log id applied here (or logged here). */
+  get eventPosition(): number {
+    return this.logCursor.last;
   }
 
   /**
@@ -187,6 +222,54 @@ export class FanOut {
     this.d.access.invalidateAll();
     this.d.settings.invalidate();
     this.opts.out.publish({ type: 'directory.changed' });
+  }
+
+  /** One reader of the event log at a time; a call while it runs makes it look again. */
+  private pumpEvents(): Promise<void> {
+    const l = this.logCursor;
+    if (l.running) {
+      l.again = true;
+      return l.running;
+    }
+    l.running = (async () => {
+      try {
+        do {
+          l.again = false;
+          await this.readEvents();
+        } while (l.again && !this.closed);
+      } finally {
+        l.running = undefined;
+      }
+    })();
+    return l.running;
+  }
+
+  private async readEvents(): Promise<void> {
+    const l = this.logCursor;
+    while (l.last < l.target && !this.closed) {
+      const rows = await this.d.store.readPoolEvents(l.last, READ_BATCH);
+      if (rows.length === 0 || rows[0]!.id !== l.last + 1) {
+        // Ids have no gaps: the ones missing were pruned while this front end was away.
+        this.log.warn(
+          { from: l.last + 1, to: (rows[0]?.id ?? l.target + 1) - 1 },
+          'pool events pruned before they were read here; dropping every cache',
+        );
+        this.resetCaches();
+        if (rows.length === 0) {
+          l.last = l.target;
+          break;
+        }
+      }
+      for (const row of rows) {
+        if (row.origin !== this.opts.origin) {
+          const parsed = relayedSchema.safeParse(safeJson(row.payload));
+          if (parsed.success) await this.applyRemote(parsed.data);
+          else this.log.warn({ id: row.id }, 'unreadable pool event skipped');
+        }
+        l.last = row.id;
+      }
+      if (l.last > l.target) l.target = l.last;
+    }
   }
 
   close(): void {
@@ -270,7 +353,7 @@ export class FanOut {
     this.opts.out.publish({ type: 'message', roomId, message });
   }
 
-  private async applyRemote(e: Relayed): Promise<void> {
+  private async applyRemote(e: PoolEvent): Promise<void> {
     switch (e.type) {
       case 'message.changed': {
         const m = await this.d.store.getMessage(e.messageId);
@@ -321,20 +404,5 @@ function safeJson(text: string): unknown {
     return JSON.parse(text);
   } catch {
     return undefined;
-  }
-}
-
-/** The form an event crosses front ends in; undefined for events that stay local. */
-function toRelayed(event: Exclude<DomainEvent, { type: 'message' }>): Relayed | undefined {
-  switch (event.type) {
-    case 'message.changed':
-      // History-off messages cannot change (only stored ones have an id).
-      return event.message.id === null
-        ? undefined
-        : { type: event.type, roomId: event.roomId, messageId: event.message.id };
-    case 'invitation':
-      return { type: event.type, userId: event.userId, invitation: event.invitation };
-    default:
-      return event;
   }
 }

@@ -1,17 +1,18 @@
-import crypto from 'node:crypto';
 import type { Domain } from '../domain/types.js';
 import { activeFrontEnds } from '../domain/pools/commands.js';
 import { FrontEndIdleError, type PerchError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { Logger } from '../logger.js';
 import { SEQUENCE_CHANNEL } from '../store/postgres/postgres-store.js';
-import { EVENT_CHANNEL, FanOut } from './fan-out.js';
+import { EVENT_CHANNEL, EVENT_RETENTION_MS, FanOut } from './fan-out.js';
 import { PgListener } from './listener.js';
 import { openPgPool, PgPoolRegistry, POOL_CHANNEL } from './registry.js';
 
 export interface PoolFrontEndOptions {
   pool: string;
   name: string;
+  /** A random id of this process (the domain's event log writes under it, see poolEventLog). */
+  instance: string;
   version: string;
   /** The chat store shared by the pool (PostgreSQL). */
   connectionString: string;
@@ -37,7 +38,8 @@ export class PoolFrontEnd {
   readonly registry: PgPoolRegistry;
   readonly pool: string;
   readonly name: string;
-  private readonly instance = crypto.randomUUID();
+  private readonly instance: string;
+  private prunedAt = 0;
   private readonly fanOut: FanOut;
   private readonly listener: PgListener;
   private readonly log: Logger;
@@ -51,6 +53,7 @@ export class PoolFrontEnd {
   constructor(private readonly opts: PoolFrontEndOptions) {
     this.pool = opts.pool;
     this.name = opts.name;
+    this.instance = opts.instance;
     this.log = opts.log;
     this.registry = new PgPoolRegistry(
       openPgPool(opts.connectionString, 3, 'perch-pool'),
@@ -61,7 +64,6 @@ export class PoolFrontEnd {
       out: opts.hubBus,
       hasSubscribers: opts.hasSubscribers,
       origin: this.instance,
-      notify: (payload) => this.registry.notify(EVENT_CHANNEL, payload),
       log: opts.log,
     });
     this.listener = new PgListener({
@@ -76,9 +78,14 @@ export class PoolFrontEnd {
       onListening: async (reconnected) => {
         // Every post committed from here on is announced; what came before is read from rooms.
         this.fanOut.sync(await this.registry.roomSequences());
+        // Likewise every other event: at start the log's end is the baseline; after a lost
+        // connection, what was logged meanwhile is read and applied in order.
+        const head = await opts.d.store.poolEventHead();
         if (reconnected) {
-          this.fanOut.resetCaches();
+          await this.fanOut.catchUpEvents(head);
           await this.refreshActive();
+        } else {
+          this.fanOut.startEvents(head);
         }
       },
     });
@@ -148,6 +155,13 @@ export class PoolFrontEnd {
       // A lost notification only delays a post: rooms joined here are checked on every beat.
       const watched = this.fanOut.watchedRooms();
       if (watched.length > 0) this.fanOut.sync(await this.registry.roomSequences(watched));
+      // Likewise a lost event notification: the log is read up to its end.
+      await this.fanOut.catchUpEvents(await this.opts.d.store.poolEventHead());
+      const now = Date.now();
+      if (now - this.prunedAt >= 60_000) {
+        this.prunedAt = now;
+        await this.opts.d.store.prunePoolEvents(now - EVENT_RETENTION_MS);
+      }
     } catch (err) {
       this.log.warn({ err }, 'pool heartbeat failed');
     }

@@ -3,11 +3,14 @@ import type { Store } from '../store/store.js';
 import { AccessCache } from './access.js';
 import { SignInThrottle } from './directory/throttle.js';
 import { SettingsService } from './settings/commands.js';
+import type { EventLog } from './events.js';
 import type { Domain, EventSink, FileStore, PasswordHasher } from './types.js';
 
 export interface DomainOptions {
   store: Store;
   events: EventSink;
+  /** Set for a front end of a pool: events are logged with their changes (src/cluster). */
+  eventLog?: EventLog;
   hasher: PasswordHasher;
   files: FileStore;
   secret: Buffer;
@@ -23,6 +26,7 @@ export function createDomain(opts: DomainOptions): Domain {
     store: opts.store,
     clock,
     events: opts.events,
+    eventLog: opts.eventLog,
     access: new AccessCache(opts.store),
     settings: new SettingsService(opts.store),
     hasher: opts.hasher,

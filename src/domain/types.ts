@@ -1,7 +1,7 @@
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import type { AccessCache } from './access.js';
-import type { DomainEvent } from './events.js';
+import type { DomainEvent, EventLog } from './events.js';
 import type { SettingsService } from './settings/commands.js';
 import type { SignInThrottle } from './directory/throttle.js';
 
@@ -38,6 +38,8 @@ export interface Domain {
   store: Store;
   clock: () => number;
   events: EventSink;
+  /** A pool front end's durable event log; undefined in Standard Edition. */
+  eventLog?: EventLog;
   access: AccessCache;
   settings: SettingsService;
   hasher: PasswordHasher;

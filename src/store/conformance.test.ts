@@ -218,6 +218,53 @@ for (const dialect of testDialects()) {
       assert.equal(next.seq, 1);
     });
 
+    test('pool event log: concurrent writers get increasing ids without gaps, rollbacks leave none, prune by age', async () => {
+      const start = await store.poolEventHead();
+      const writes = Array.from({ length: 20 }, (_, i) =>
+        store.transaction((tx) =>
+          tx.appendPoolEvents(`fe${i % 3}`, [`{"n":${2 * i}}`, `{"n":${2 * i + 1}}`], 1_000 + i),
+        ),
+      );
+      const ids = (await Promise.all(writes)).flat().sort((x, y) => x - y);
+      assert.deepEqual(
+        ids,
+        Array.from({ length: 40 }, (_, i) => start + i + 1),
+      );
+      await assert.rejects(
+        store.transaction(async (tx) => {
+          await tx.appendPoolEvents('fe0', ['{"doomed":true}'], 2_000);
+          throw new Error('abort');
+        }),
+        /abort/,
+      );
+      assert.equal(await store.poolEventHead(), start + 40);
+      const rows = await store.readPoolEvents(start, 100);
+      assert.deepEqual(
+        rows.map((r) => r.id),
+        ids,
+      );
+      // Each transaction's two events are adjacent and in the order given.
+      for (let i = 0; i < rows.length; i += 2) {
+        const [a, b] = [JSON.parse(rows[i]!.payload), JSON.parse(rows[i + 1]!.payload)];
+        assert.deepEqual([b.n - a.n, a.n % 2, rows[i]!.origin], [1, 0, rows[i + 1]!.origin]);
+      }
+      assert.deepEqual(
+        (await store.readPoolEvents(start + 38, 100)).map((r) => r.id),
+        [start + 39, start + 40],
+      );
+      // Pruning by age keeps the head: new ids continue after it.
+      assert.equal(await store.prunePoolEvents(1_010), 20);
+      const kept = await store.readPoolEvents(start, 100);
+      assert.deepEqual(
+        kept.map((r) => r.id),
+        rows.filter((r) => r.createdAt >= 1_010).map((r) => r.id),
+      );
+      assert.equal(await store.prunePoolEvents(10_000), 20);
+      assert.deepEqual(await store.transaction((tx) => tx.appendPoolEvents('fe0', ['{}'], 3)), [
+        start + 41,
+      ]);
+    });
+
     test('a post key is unique per author and clientId', async () => {
       const roomId = ids.roomIds[2]!;
       const m = buildNewMessage(roomId, ids.userId, 'keyed', { clientId: 'k1' });

@@ -19,6 +19,7 @@ import type {
 import type {
   ActivityRecord,
   ActivityRow,
+  PoolEventRow,
   Addin,
   AppendedMessage,
   ArchiveTable,
@@ -1339,6 +1340,59 @@ export class KyselyOps implements StoreOps {
         .where('id', 'in', ids.slice(i, i + 500))
         .execute();
     }
+  }
+
+  // ---------------------------------------------------------------- pool event log
+
+  async appendPoolEvents(origin: string, payloads: string[], now: number): Promise<number[]> {
+    if (payloads.length === 0) return [];
+    // The head row's lock orders concurrent writers until they commit (see migration 007).
+    const head = await this.db
+      .updateTable('pool_event_head')
+      .set((eb) => ({ last_id: eb('last_id', '+', payloads.length) }))
+      .where('id', '=', 1)
+      .returning('last_id')
+      .executeTakeFirstOrThrow();
+    const first = n(head.last_id) - payloads.length + 1;
+    const ids = payloads.map((_, i) => first + i);
+    await this.db
+      .insertInto('pool_events')
+      .values(payloads.map((payload, i) => ({ id: ids[i]!, origin, payload, created_at: now })))
+      .execute();
+    return ids;
+  }
+
+  async readPoolEvents(afterId: number, limit: number): Promise<PoolEventRow[]> {
+    const rows = await this.db
+      .selectFrom('pool_events')
+      .selectAll()
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({
+      id: n(r.id),
+      origin: r.origin,
+      payload: r.payload,
+      createdAt: n(r.created_at),
+    }));
+  }
+
+  async poolEventHead(): Promise<number> {
+    const r = await this.db
+      .selectFrom('pool_event_head')
+      .select('last_id')
+      .where('id', '=', 1)
+      .executeTakeFirst();
+    return r ? n(r.last_id) : 0;
+  }
+
+  async prunePoolEvents(before: number): Promise<number> {
+    const res = await this.db
+      .deleteFrom('pool_events')
+      .where('created_at', '<', before)
+      .executeTakeFirst();
+    return n(res.numDeletedRows);
   }
 
   // ---------------------------------------------------------------- admin audit

@@ -199,6 +199,20 @@ export interface AdminAuditTable {
   finished_at: number | null;
 }
 
+/** One non-post event of a pool, written with its change (migration 007). */
+export interface PoolEventTable {
+  id: number;
+  origin: string;
+  payload: string;
+  created_at: number;
+}
+
+/** The single row holding the last pool event id given out (migration 007). */
+export interface PoolEventHeadTable {
+  id: number;
+  last_id: number;
+}
+
 export interface Database {
   principals: PrincipalTable;
   group_members: GroupMemberTable;
@@ -221,4 +235,6 @@ export interface Database {
   activity_outbox: ActivityOutboxTable;
   admin_audit: AdminAuditTable;
   topic_feeds: TopicFeedTable;
+  pool_events: PoolEventTable;
+  pool_event_head: PoolEventHeadTable;
 }

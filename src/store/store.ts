@@ -288,6 +288,16 @@ export interface ActivityRow extends ActivityRecord {
   id: number;
 }
 
+/** One event of a pool's durable event log (Enterprise Edition; migration 007). */
+export interface PoolEventRow {
+  id: number;
+  /** The process that wrote it. */
+  origin: string;
+  /** The event as JSON. */
+  payload: string;
+  createdAt: number;
+}
+
 /** A user's topic feed: messages in followed rooms that contain any of the keywords. */
 export interface TopicFeed {
   id: number;
@@ -467,6 +477,19 @@ export interface StoreOps {
   readActivity(afterId: number, limit: number): Promise<ActivityRow[]>;
   /** Deletes the outbox rows with these ids (once the compliance store holds them). */
   deleteActivity(ids: number[]): Promise<void>;
+  // pool event log (Enterprise Edition)
+  /**
+   * Appends events to the pool's log under the next ids, in order, and returns the ids. Call it
+   * last in the transaction of the change they describe: the ids stay locked until it commits,
+   * so ids commit in increasing order with no gap.
+   */
+  appendPoolEvents(origin: string, payloads: string[], now: number): Promise<number[]>;
+  /** Logged events with id above `afterId`, oldest first. */
+  readPoolEvents(afterId: number, limit: number): Promise<PoolEventRow[]>;
+  /** The last pool event id given out (0 before the first). */
+  poolEventHead(): Promise<number>;
+  /** Deletes pool events logged before `before`; returns how many. */
+  prunePoolEvents(before: number): Promise<number>;
   // admin audit trail
   /** Records an admin call before it runs, as `pending`; returns the entry's id. */
   startAudit(e: NewAuditEntry): Promise<number>;

@@ -13,7 +13,7 @@ import pg from 'pg';
 import { cliFor } from '../cli/helpers.js';
 import { testCluster, type PostgresCluster } from '../harness/postgres.js';
 import { cleanup, startServer, type TestServer } from '../harness/server.js';
-import { connect, type WsClient } from '../harness/ws-client.js';
+import { connect, type Frame, type WsClient } from '../harness/ws-client.js';
 import {
   adminHttp,
   ask,
@@ -364,6 +364,51 @@ describe('Enterprise Edition pool: four front ends on one PostgreSQL store', () 
       }
     } finally {
       await admin.end();
+    }
+  });
+
+  test('room and access changes while LISTEN connections are cut: every front end applies each once, in order', async () => {
+    const rooms = [await room(), await room(), await room()];
+    const watchers = [
+      await client('fe1', 'bob'),
+      await client('fe2', 'bob'),
+      await client('fe3', 'bob'),
+    ];
+    for (const w of watchers) for (const roomId of rooms) await ask(w, { type: 'join', roomId });
+    const pgAdmin = new pg.Client({ connectionString: db.url });
+    await pgAdmin.connect();
+    const expected: string[] = [];
+    try {
+      for (let i = 0; i < 24; i++) {
+        // Every sixth change, every front end's LISTEN connection is cut just before it.
+        if (i % 6 === 0) {
+          await pgAdmin.query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'perch-listen' AND datname = $1",
+            [db.name],
+          );
+        }
+        const roomId = rooms[i % 3]!;
+        await admin.ok('PATCH', `/api/v1/rooms/${roomId}`, { description: `change ${i}` });
+        expected.push(`room_changed ${roomId}`);
+      }
+    } finally {
+      await pgAdmin.end();
+    }
+    // An access change: the second room closed without bob removes him on every front end.
+    await admin.ok('PATCH', `/api/v1/rooms/${rooms[1]!}`, { privacy: 'closed' });
+    expected.push(`room_changed ${rooms[1]!}`, `removed ${rooms[1]!}`);
+    // A last change marks the end: nothing repeated may come before it.
+    await admin.ok('PATCH', `/api/v1/rooms/${rooms[2]!}`, { description: 'the end' });
+    expected.push(`room_changed ${rooms[2]!}`);
+    const roomFrame = (f: Frame) => f.type === 'room_changed' || f.type === 'removed';
+    for (const w of watchers) {
+      const got: string[] = [];
+      while (got.length < expected.length) {
+        const f = await w.nextEvent(roomFrame, 30_000);
+        got.push(`${String(f.type)} ${String(f.roomId)}`);
+      }
+      assert.deepEqual(got, expected);
+      await assertNothingMore(w, roomFrame);
     }
   });
 

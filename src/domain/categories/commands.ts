@@ -3,6 +3,7 @@ import { CategoryNotEmptyError, CategoryNotFoundError, NameTakenError } from '..
 import type { Category, CategoryLists, Principal } from '../../store/store.js';
 import { inCategoryScope, isCreator } from '../access.js';
 import { requireAdmin, requireChat, resolvePrincipals, toRef } from '../directory/commands.js';
+import { logForPool } from '../events.js';
 import type { Actor, Domain, PrincipalRef } from '../types.js';
 import { descriptionSchema, nameSchema, parseInput } from '../validation.js';
 
@@ -132,7 +133,7 @@ export async function updateCategory(
   const creators = await resolve(v.creators);
   const now = d.clock();
   const touchedRooms: number[] = [];
-  await d.store.transaction(async (tx) => {
+  const events = await d.store.transaction(async (tx) => {
     if (v.name !== undefined && v.name !== c.name) {
       await tx.releaseName(c.name);
       if (!(await tx.reserveName(v.name, 'category', c.id))) throw new NameTakenError(v.name);
@@ -155,11 +156,14 @@ export async function updateCategory(
       createdAt: now,
       payload: { categoryId: c.id, changes: v },
     });
+    const rooms = await tx.listRooms({ categoryId: c.id, limit: 1_000_000, offset: 0 });
+    const events = rooms.map((room) => ({ type: 'room.access_changed' as const, roomId: room.id }));
+    await logForPool(d, tx, events);
+    return events;
   });
   d.access.invalidateCategory(c.id);
   for (const roomId of touchedRooms) d.access.invalidateRoom(roomId);
-  const rooms = await d.store.listRooms({ categoryId: c.id, limit: 1_000_000, offset: 0 });
-  for (const room of rooms) d.events.publish({ type: 'room.access_changed', roomId: room.id });
+  for (const event of events) d.events.publish(event);
   return view(d, (await d.store.getCategory(c.id))!);
 }
 

@@ -13,6 +13,7 @@ import {
   UnauthenticatedError,
 } from '../../errors.js';
 import type { Policy, Principal, PrincipalKind, StoreOps } from '../../store/store.js';
+import { logForPool, type ChangeEvent } from '../events.js';
 import type { Actor, Domain, PrincipalRef } from '../types.js';
 import { loginSchema, parseInput, passwordSchema } from '../validation.js';
 
@@ -115,9 +116,18 @@ export async function signOut(d: Domain, token: string, all: boolean): Promise<v
   const session = await d.store.getSession(hashed);
   if (!session) return;
   const now = d.clock();
-  if (all) await d.store.revokeUserSessions(session.userId, now);
-  else await d.store.revokeSession(hashed, now);
-  d.events.publish({ type: 'user.signed_out', userId: session.userId, all, tokenHash: hashed });
+  const event = {
+    type: 'user.signed_out',
+    userId: session.userId,
+    all,
+    tokenHash: hashed,
+  } as const;
+  await d.store.transaction(async (tx) => {
+    if (all) await tx.revokeUserSessions(session.userId, now);
+    else await tx.revokeSession(hashed, now);
+    await logForPool(d, tx, [event]);
+  });
+  d.events.publish(event);
 }
 
 // ------------------------------------------------------------------ users and groups
@@ -209,6 +219,11 @@ export async function updateUser(
   const now = d.clock();
   // Hash before the transaction: argon2 is slow and a transaction holds the store's writer.
   const passwordHash = v.password === undefined ? undefined : await d.hasher.hash(v.password);
+  const events: ChangeEvent[] = [];
+  if (v.disabled === true || v.password !== undefined) {
+    events.push({ type: 'user.signed_out', userId: user.id, all: true });
+  }
+  if (v.isAdmin !== undefined) events.push({ type: 'directory.changed' });
   await d.store.transaction(async (tx) => {
     await tx.updatePrincipal(
       user.id,
@@ -229,11 +244,9 @@ export async function updateUser(
       createdAt: now,
       payload: { user: user.name, changes: Object.keys(v) },
     });
+    await logForPool(d, tx, events);
   });
-  if (v.disabled === true || v.password !== undefined) {
-    d.events.publish({ type: 'user.signed_out', userId: user.id, all: true });
-  }
-  if (v.isAdmin !== undefined) d.events.publish({ type: 'directory.changed' });
+  for (const event of events) d.events.publish(event);
   return (await d.store.getPrincipal(user.id))!;
 }
 
@@ -347,6 +360,7 @@ export async function changeGroupMembers(
         removed: remove.map((p) => p.name),
       },
     });
+    await logForPool(d, tx, [{ type: 'directory.changed' }]);
   });
   d.access.invalidateDirectory();
   d.events.publish({ type: 'directory.changed' });
@@ -433,6 +447,7 @@ export async function upsertPolicy(d: Domain, actor: Actor, input: unknown): Pro
       createdAt: d.clock(),
       payload: { policy: p.name, created: before === undefined, before: before ?? null, after: p },
     });
+    await logForPool(d, tx, [{ type: 'directory.changed' }]);
   });
   d.events.publish({ type: 'directory.changed' });
   return p;
@@ -462,6 +477,7 @@ export async function removePolicy(d: Domain, actor: Actor, name: string): Promi
           after: reset,
         },
       });
+      await logForPool(d, tx, [{ type: 'directory.changed' }]);
       return;
     }
     if (!before) throw new PolicyNotFoundError(name);
@@ -473,6 +489,7 @@ export async function removePolicy(d: Domain, actor: Actor, name: string): Promi
       createdAt: d.clock(),
       payload: { policy: name, before },
     });
+    await logForPool(d, tx, [{ type: 'directory.changed' }]);
   });
   d.events.publish({ type: 'directory.changed' });
 }
@@ -504,6 +521,7 @@ export async function grantPolicy(
         previous: before?.policyName ?? null,
       },
     });
+    await logForPool(d, tx, [{ type: 'directory.changed' }]);
   });
   d.events.publish({ type: 'directory.changed' });
 }
@@ -574,6 +592,7 @@ export async function updateGroup(
         changes: v,
       },
     });
+    await logForPool(d, tx, [{ type: 'directory.changed' }]);
   });
   d.events.publish({ type: 'directory.changed' });
   return (await d.store.getPrincipal(group.id))!;
@@ -682,6 +701,10 @@ export async function removeGroup(
         parentGroups: r.parentGroups,
       },
     });
+    await logForPool(d, tx, [
+      { type: 'directory.changed' },
+      ...r.rooms.map((room) => ({ type: 'room.access_changed' as const, roomId: room.id })),
+    ]);
     return r;
   });
   d.access.invalidateDirectory();

@@ -12,6 +12,7 @@ import type { FileRecord, Message, StoreOps } from '../../store/store.js';
 import { roomRights } from '../access.js';
 import { requireAdmin, requireChat, resolvePrincipals } from '../directory/commands.js';
 import { loadReadableRoom, loadRoom, presentRoom, type RoomView } from '../rooms/commands.js';
+import { logForPool } from '../events.js';
 import type { Actor, Domain } from '../types.js';
 import { parseInput } from '../validation.js';
 import { fileView, presentMessage, type MessageView } from './present.js';
@@ -572,6 +573,11 @@ export async function removeMessages(
         },
       });
     }
+    await logForPool(
+      d,
+      tx,
+      targets.map((m) => ({ type: 'message.changed', roomId: m.roomId, messageId: m.id })),
+    );
   });
   const changed = await presentMessages(
     d,
@@ -607,6 +613,7 @@ export async function clearRoom(
       createdAt: d.clock(),
       payload: { upTo: until, deleted: n },
     });
+    await logForPool(d, tx, [{ type: 'room.cleared', roomId, upTo: until }]);
     return n;
   });
   d.events.publish({ type: 'room.cleared', roomId, upTo: until });

@@ -8,7 +8,14 @@ import {
   RoomNotFoundError,
   RuleViolationError,
 } from '../../errors.js';
-import type { Principal, Room, RoomRole, RoomRoles, StoreOps } from '../../store/store.js';
+import type {
+  Invitation,
+  Principal,
+  Room,
+  RoomRole,
+  RoomRoles,
+  StoreOps,
+} from '../../store/store.js';
 import {
   inCategoryScope,
   isCreator,
@@ -18,6 +25,7 @@ import {
 } from '../access.js';
 import { requireCategory, pruneRoles } from '../categories/commands.js';
 import { requireAdmin, requireChat, resolvePrincipals, toRef } from '../directory/commands.js';
+import { logForPool, type ChangeEvent } from '../events.js';
 import type { Actor, Domain, PrincipalRef } from '../types.js';
 import { descriptionSchema, nameSchema, parseInput } from '../validation.js';
 
@@ -299,10 +307,10 @@ export async function createRoom(d: Domain, actor: Actor, input: unknown): Promi
         roles: namedRoles(members, managers, presenters),
       },
     });
+    await logForPool(d, tx, invitationEvents(invitations));
     return { room, invitations };
   });
-  for (const invitation of invitations)
-    d.events.publish({ type: 'invitation', userId: invitation.userId, invitation });
+  for (const event of invitationEvents(invitations)) d.events.publish(event);
   const info = (await d.access.room(room.id))!;
   return presentRoom(d, info, roomRights(info, actor));
 }
@@ -419,11 +427,15 @@ export async function updateRoom(
       createdAt: now,
       payload: { changes: v },
     });
+    await logForPool(d, tx, [
+      ...invitationEvents(invitations),
+      { type: 'room.changed', roomId: room.id },
+      { type: 'room.access_changed', roomId: room.id },
+    ]);
     return invitations;
   });
   d.access.invalidateRoom(room.id);
-  for (const invitation of invitations)
-    d.events.publish({ type: 'invitation', userId: invitation.userId, invitation });
+  for (const event of invitationEvents(invitations)) d.events.publish(event);
   d.events.publish({ type: 'room.changed', roomId: room.id });
   d.events.publish({ type: 'room.access_changed', roomId: room.id });
   const fresh = await d.access.room(room.id);
@@ -445,6 +457,7 @@ export async function deleteRoom(d: Domain, actor: Actor, roomId: number): Promi
     });
     await tx.releaseName(info.room.name);
     await tx.deleteRoom(roomId);
+    await logForPool(d, tx, [{ type: 'room.deleted', roomId }]);
   });
   for (const key of files) await d.files.remove(key);
   d.access.invalidateRoom(roomId);
@@ -504,4 +517,13 @@ export async function associations(
     }
   }
   return result;
+}
+
+/** The events telling each invited user of an invitation. */
+function invitationEvents(invitations: Invitation[]): ChangeEvent[] {
+  return invitations.map((invitation) => ({
+    type: 'invitation',
+    userId: invitation.userId,
+    invitation,
+  }));
 }

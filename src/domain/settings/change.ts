@@ -1,4 +1,5 @@
 import { requireAdmin } from '../directory/commands.js';
+import { logForPool } from '../events.js';
 import type { Actor, Domain } from '../types.js';
 import type { ChatSettings } from './commands.js';
 
@@ -24,6 +25,7 @@ export async function changeSettings(
       createdAt: d.clock(),
       payload: { changes },
     });
+    await logForPool(d, tx, [{ type: 'settings.changed' }]);
   });
   d.events.publish({ type: 'settings.changed' });
   return after;

@@ -28,6 +28,13 @@ export interface PostgresStoreOptions {
  */
 export const SEQUENCE_CHANNEL = 'perch_seq';
 
+/**
+ * The LISTEN/NOTIFY channel on which each logged pool event is announced, by its id (see
+ * appendPoolEvents): sent inside the logging transaction, so it is heard only once the event is
+ * committed, and a front end that missed it reads the log by id.
+ */
+export const POOL_EVENT_CHANNEL = 'perch_events';
+
 /** PostgreSQL refuses a NOTIFY payload of 8000 bytes or more. */
 const MAX_PAYLOAD_BYTES = 7_900;
 
@@ -56,12 +63,25 @@ async function notifySequence(db: Kysely<Database>, m: NewMessage, seq: number):
   await sql`SELECT pg_notify(${SEQUENCE_CHANNEL}, ${payload})`.execute(db);
 }
 
-/** Transaction operations that also announce each post (see notifySequences). */
+/** Transaction operations that also announce each post and pool event (see notifySequences). */
 class NotifyingOps extends KyselyOps {
   override async appendMessage(m: NewMessage): Promise<AppendedMessage> {
     const appended = await super.appendMessage(m);
     await notifySequence(this.db, m, appended.seq);
     return appended;
+  }
+
+  override async appendPoolEvents(
+    origin: string,
+    payloads: string[],
+    now: number,
+  ): Promise<number[]> {
+    const ids = await super.appendPoolEvents(origin, payloads, now);
+    const last = ids.at(-1);
+    if (last !== undefined) {
+      await sql`SELECT pg_notify(${POOL_EVENT_CHANNEL}, ${String(last)})`.execute(this.db);
+    }
+    return ids;
   }
 }
 
@@ -120,6 +140,11 @@ export class PostgresStore extends KyselyOps implements Store {
     if (!this.notifySequences) return super.appendMessage(m);
     // Outside a caller's transaction: one of our own, so that the announcement is atomic too.
     return this.transaction((tx) => tx.appendMessage(m));
+  }
+
+  override appendPoolEvents(origin: string, payloads: string[], now: number): Promise<number[]> {
+    if (!this.notifySequences) return super.appendPoolEvents(origin, payloads, now);
+    return this.transaction((tx) => tx.appendPoolEvents(origin, payloads, now));
   }
 
   /** Migrates under an advisory lock, so that front ends starting together migrate once. */
