@@ -1,24 +1,40 @@
 /**
- * `npm run bench:load -- --users N [--fes 1] [--duration S] [--rate R] [--scenario mixed|rooms20|room1000] [--ramp]`
+ * `npm run bench:load -- --users N [--fes K] [--store sqlite|postgres] [--duration S] [--rate R] [--scenario mixed|rooms20|room1000] [--ramp]`
  *
- * Seeds a Standard Edition store, starts the server, spreads N users over load-generator
- * processes (each below the 20,000 open-files limit, each with its own 127.0.0.x source
- * addresses), joins every user to its rooms through the real protocol, posts R messages per
- * second from random members for S seconds and reports delivery and acknowledgement latency,
- * lost and duplicated messages, errors, the server's RSS and CPU, and memory per connection.
- * The last line on standard output is one JSON object; the same goes to bench/results/.
+ * Seeds a store, starts the servers, spreads N users over load-generator processes (each below
+ * the 20,000 open-files limit, each with its own 127.0.0.x source addresses), joins every user to
+ * its rooms through the real protocol, posts R messages per second from random members for S
+ * seconds and reports delivery and acknowledgement latency, lost and duplicated messages, errors,
+ * each server's RSS and CPU, and memory per connection. The last line on standard output is one
+ * JSON object; the same goes to bench/results/ with an SVG plot next to it.
+ *
+ * --fes 1 (default) runs one Standard Edition server, on SQLite (default) or, with
+ * --store postgres, on a PostgreSQL cluster started for the run. --fes K (2-4) starts that
+ * cluster and K front ends of one Enterprise Edition pool on it; the users are spread evenly over
+ * the front ends (user i on front end i mod K), so the members of a room sit on different front
+ * ends and delivery is measured across them. The cluster keeps PostgreSQL's durability defaults.
+ * Every process and the cluster are stopped at the end, on error and on Ctrl-C.
  *
  * --ramp adds users step by step (--step, default 1000) until p99 delivery exceeds 100 ms, errors
- * exceed 0.025 % or the server's CPU stays above 85 % of a core, and reports the largest number
+ * exceed 0.025 % or a server's CPU stays above 85 % of a core, and reports the largest number
  * held (Mattermost's published method).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startServer, type TestServer } from '../../test/harness/server.js';
+import type { TestServer } from '../../test/harness/server.js';
+import { barChart, lineChart } from '../chart.js';
+import { machine, publish } from '../results.js';
+import {
+  clusterCpuSeconds,
+  onInterrupt,
+  prepareStore,
+  startFrontEnds,
+  usage,
+  type StoreKind,
+} from '../servers.js';
 import { Histogram } from './histogram.js';
 import { seed, type Scenario, type SeededUser } from './seed.js';
 
@@ -55,11 +71,16 @@ const durationS = positive('duration');
 const rate = Number(values.rate);
 const scenario = values.scenario as Scenario;
 if (!['mixed', 'rooms20', 'room1000'].includes(scenario)) fail(`unknown --scenario ${scenario}`);
-if (fes !== 1 || values.store !== 'sqlite') {
-  fail(
-    'only --fes 1 --store sqlite (Standard Edition) exists yet; pools need the Enterprise Edition (PostgreSQL) work',
-  );
+const storeKind = values.store as StoreKind;
+if (storeKind !== 'sqlite' && storeKind !== 'postgres')
+  fail(`--store must be sqlite or postgres, not ${values.store}`);
+if (!Number.isInteger(fes) || fes > 4)
+  fail('--fes must be 1 (Standard Edition) or 2-4 (a pool; its active set holds four)');
+if (fes > 1 && storeKind !== 'postgres') {
+  if (process.argv.includes('--store'))
+    fail('a pool (--fes > 1) runs on PostgreSQL: --store postgres');
 }
+const poolStore: StoreKind = fes > 1 ? 'postgres' : storeKind;
 const perWorker = positive('per-worker');
 if (perWorker > 18_000)
   fail('--per-worker must stay below the 20,000 open-files limit of a process');
@@ -75,16 +96,6 @@ function fail(message: string): never {
 }
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-/** Resident memory (MB) and CPU time (s) of a process, from /proc. */
-function usage(pid: number): { rssMb: number; cpuS: number } {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return { rssMb: rssKb / 1024, cpuS: ticks / 100 };
-}
-
 interface Worker {
   proc: ChildProcess;
   next(evt: string): Promise<Record<string, unknown>>;
@@ -99,6 +110,7 @@ function startWorker(index: number): Worker {
   proc.on('message', (m: Record<string, unknown>) => {
     if (m.evt === 'failed') {
       log(`worker ${index} failed: ${String(m.error)}`);
+      // The 'exit' handler stops the servers, the cluster and the other workers.
       process.exit(1);
     }
     waiting.get(String(m.evt))?.(m);
@@ -141,16 +153,26 @@ async function roomSeqs(
 }
 
 async function main(): Promise<void> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'perch-bench-load-'));
-  const total = values.ramp ? users : users;
-  log(`seeding ${total} users (${scenario}) in ${dataDir}`);
-  const plan = await seed(dataDir, scenario, total, log);
-  log(`seeded ${plan.rooms.length} rooms; starting the server`);
-  const server = await startServer({
-    dataDir,
+  const store = await prepareStore(poolStore, log);
+  let stopNow = () => {
+    store.cluster?.stop();
+    fs.rmSync(store.dataDir, { recursive: true, force: true });
+  };
+  const workers: Worker[] = [];
+  onInterrupt(() => {
+    for (const w of workers) w.proc.kill('SIGKILL');
+    stopNow();
+  });
+  log(`seeding ${users} users (${scenario}) in ${store.storeUrl ? 'PostgreSQL' : store.dataDir}`);
+  const plan = await seed(store.dataDir, scenario, users, log, store.storeUrl);
+  log(
+    `seeded ${plan.rooms.length} rooms; starting ${fes === 1 ? 'the server' : `${fes} front ends`}`,
+  );
+  const frontEnds = await startFrontEnds(store, fes, {
+    adminPassword: plan.password,
+    log,
     env: {
       PERCH_LOG_LEVEL: 'warn',
-      PERCH_ADMIN_PASSWORD: plan.password,
       PERCH_MAX_BUFFERED_BYTES: String(16 * 1024 * 1024),
       PERCH_SQLITE_SYNCHRONOUS: values.sync === 'normal' ? 'normal' : 'full',
       ...(values['compliance-poll-ms']
@@ -158,9 +180,11 @@ async function main(): Promise<void> {
         : {}),
     },
   });
-  const pid = server.proc.pid!;
+  stopNow = frontEnds.stopNow;
+  const servers = frontEnds.servers;
+  const server = servers[0]!;
+  const pids = servers.map((s) => s.proc.pid!);
   const results: Record<string, unknown>[] = [];
-  const workers: Worker[] = [];
   try {
     const signIns = await signInSample(server, plan.password, 10);
     const adminToken = (
@@ -172,7 +196,7 @@ async function main(): Promise<void> {
         })
       ).json()) as { token: string }
     ).token;
-    const baseline = usage(pid);
+    const baseline = pids.map(usage);
     const stepSize = values.ramp ? positive('step') : users;
     let connectedUsers = 0;
     let best: Record<string, unknown> | undefined;
@@ -181,14 +205,15 @@ async function main(): Promise<void> {
       const batch = plan.users.slice(connectedUsers, target);
       log(`connecting users ${connectedUsers}..${target - 1}`);
       const t0 = performance.now();
-      await connectBatch(workers, batch, server.wsUrl, connectedUsers);
+      await connectBatch(workers, batch, servers, connectedUsers);
       const connectS = (performance.now() - t0) / 1000;
       connectedUsers = target;
-      const afterConnect = usage(pid);
+      const afterConnect = pids.map(usage);
       log(
         `${connectedUsers} users connected in ${connectS.toFixed(1)} s; posting ${rate}/s for ${durationS} s`,
       );
-      const cpu0 = usage(pid);
+      const cpu0 = pids.map(usage);
+      const pg0 = clusterCpuSeconds(store.cluster);
       const t1 = performance.now();
       const active = workers.filter((w) => w !== undefined);
       await Promise.all(
@@ -198,7 +223,8 @@ async function main(): Promise<void> {
           return posted;
         }),
       );
-      const cpu1 = usage(pid);
+      const cpu1 = pids.map(usage);
+      const pg1 = clusterCpuSeconds(store.cluster);
       const elapsed = (performance.now() - t1) / 1000;
       const lastSeqs = await roomSeqs(server, adminToken, plan.rooms.length);
       const stats = await Promise.all(
@@ -233,51 +259,60 @@ async function main(): Promise<void> {
         for (const [k, v] of Object.entries(s.errorCodes as Record<string, number>))
           codes[k] = (codes[k] ?? 0) + v;
       }
-      const cores = (cpu1.cpuS - cpu0.cpuS) / elapsed;
+      const round = (v: number, digits: number) => +v.toFixed(digits);
+      const cores = pids.map((_, i) => round((cpu1[i]!.cpuS - cpu0[i]!.cpuS) / elapsed, 3));
+      const rss = cpu1.map((u) => round(u.rssMb, 1));
+      const perConnection = pids.map(
+        (_, i) =>
+          ((afterConnect[i]!.rssMb - baseline[i]!.rssMb) * 1024) /
+          Math.max(1, connectedUsers / fes),
+      );
       const result = {
         bench: 'load',
         scenario,
         users: connectedUsers,
         fes,
-        store: values.store,
-        sqlite_synchronous: values.sync,
+        store: poolStore,
+        ...(poolStore === 'sqlite' ? { sqlite_synchronous: values.sync } : {}),
         rate,
         duration_s: durationS,
         posted,
         received,
-        p50_ms: +delivery.quantile(0.5).toFixed(2),
-        p95_ms: +delivery.quantile(0.95).toFixed(2),
-        p99_ms: +delivery.quantile(0.99).toFixed(2),
-        max_ms: +delivery.max.toFixed(2),
-        ack_p50_ms: +acks.quantile(0.5).toFixed(2),
-        ack_p99_ms: +acks.quantile(0.99).toFixed(2),
-        join_p50_ms: +joins.quantile(0.5).toFixed(2),
-        join_p99_ms: +joins.quantile(0.99).toFixed(2),
-        signin_p50_ms: +signIns.quantile(0.5).toFixed(1),
-        connect_s: +connectS.toFixed(1),
+        p50_ms: round(delivery.quantile(0.5), 2),
+        p95_ms: round(delivery.quantile(0.95), 2),
+        p99_ms: round(delivery.quantile(0.99), 2),
+        max_ms: round(delivery.max, 2),
+        ack_p50_ms: round(acks.quantile(0.5), 2),
+        ack_p99_ms: round(acks.quantile(0.99), 2),
+        join_p50_ms: round(joins.quantile(0.5), 2),
+        join_p99_ms: round(joins.quantile(0.99), 2),
+        signin_p50_ms: round(signIns.quantile(0.5), 1),
+        connect_s: round(connectS, 1),
         lost,
         duplicated,
         errors,
         error_codes: codes,
         closed_unexpectedly: closed,
-        rss_mb_per_fe: +cpu1.rssMb.toFixed(1),
-        baseline_rss_mb: +baseline.rssMb.toFixed(1),
-        kib_per_connection: +(
-          ((afterConnect.rssMb - baseline.rssMb) * 1024) /
-          connectedUsers
-        ).toFixed(1),
-        cpu_cores_per_fe: +cores.toFixed(3),
-        max_generator_cpu_cores: +generatorCores.toFixed(3),
+        // Per front end (array, in fe1..feK order) and the largest.
+        rss_mb_per_fe: rss,
+        max_rss_mb: Math.max(...rss),
+        baseline_rss_mb: baseline.map((u) => round(u.rssMb, 1)),
+        kib_per_connection: round(Math.max(...perConnection), 1),
+        cpu_cores_per_fe: cores,
+        max_cpu_cores: Math.max(...cores),
+        ...(store.cluster ? { postgres_cpu_cores: round((pg1 - pg0) / elapsed, 3) } : {}),
+        max_generator_cpu_cores: round(generatorCores, 3),
         load_generators: stats.length,
-        machine: `${os.cpus().length} cores, node ${process.version}`,
+        machine: machine(),
       };
       results.push(result);
       log(JSON.stringify(result));
       if (!values.ramp) break;
       const errorRate = errors / Math.max(1, posted + connectedUsers);
-      if (result.p99_ms > 100 || errorRate > 0.00025 || cores > 0.85 || lost > 0) {
+      const busiest = Math.max(...cores);
+      if (result.p99_ms > 100 || errorRate > 0.00025 || busiest > 0.85 || lost > 0) {
         log(
-          `ramp stopped at ${connectedUsers} users (p99 ${result.p99_ms} ms, errors ${errorRate}, cpu ${cores.toFixed(2)}, lost ${lost})`,
+          `ramp stopped at ${connectedUsers} users (p99 ${result.p99_ms} ms, errors ${errorRate}, cpu ${busiest.toFixed(2)}, lost ${lost})`,
         );
         break;
       }
@@ -291,33 +326,96 @@ async function main(): Promise<void> {
           steps: results,
         }
       : results[0]!;
-    const dir = path.join(here, '..', 'results');
-    fs.mkdirSync(dir, { recursive: true });
-    const file = path.join(
-      dir,
-      `load-${scenario}-${connectedUsers}u-${new Date().toISOString().replace(/[:.]/g, '-')}.json`,
-    );
-    fs.writeFileSync(file, `${JSON.stringify(final, null, 2)}\n`);
-    log(`results written to ${path.relative(process.cwd(), file)}`);
-    process.stdout.write(`${JSON.stringify(final)}\n`);
+    publish(`load-${scenario}-${fes}fe-${poolStore}-${connectedUsers}u`, final, {
+      svg: plot(results),
+      table: results.map((r) => ({
+        users: r.users,
+        fes: r.fes,
+        store: r.store,
+        'rate/s': r.rate,
+        'p50 ms': r.p50_ms,
+        'p95 ms': r.p95_ms,
+        'p99 ms': r.p99_ms,
+        'max ms': r.max_ms,
+        'ack p99': r.ack_p99_ms,
+        lost: r.lost,
+        dup: r.duplicated,
+        errors: r.errors,
+        'cpu/fe': (r.cpu_cores_per_fe as number[]).join(' '),
+        'rss MB/fe': (r.rss_mb_per_fe as number[]).join(' '),
+        'gen cpu': r.max_generator_cpu_cores,
+      })),
+    });
   } finally {
     for (const w of workers) w.proc.send({ cmd: 'stop' });
-    await server.stop();
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    await frontEnds.stop();
   }
+}
+
+/** Latency against users for a ramp; latency percentiles of the one run otherwise. */
+function plot(results: Record<string, unknown>[]): string {
+  const first = results[0]!;
+  const title = `bench:load ${scenario}, ${fes} ${fes === 1 ? 'server' : 'front ends'} on ${poolStore}, ${rate} posts/s`;
+  if (results.length > 1) {
+    const series = (key: string, name: string) => ({
+      name,
+      points: results.map((r) => [r.users as number, r[key] as number] as [number, number]),
+    });
+    return lineChart({
+      title,
+      xLabel: 'connected users',
+      yLabel: 'delivery latency (ms)',
+      logY: true,
+      series: [series('p50_ms', 'p50'), series('p95_ms', 'p95'), series('p99_ms', 'p99')],
+      marks: [{ label: 'p99 target 100 ms', y: 100 }],
+    });
+  }
+  return barChart({
+    title: `${title}, ${String(first.users)} users`,
+    yLabel: 'latency (ms)',
+    logY: true,
+    groups: [
+      {
+        label: 'delivery',
+        bars: ['p50', 'p95', 'p99', 'max'].map((q) => ({
+          name: q,
+          value: first[`${q}_ms`] as number,
+        })),
+      },
+      {
+        label: 'acknowledgement',
+        bars: [
+          { name: 'p50', value: first.ack_p50_ms as number },
+          { name: 'p99', value: first.ack_p99_ms as number },
+        ],
+      },
+      {
+        label: 'connect + auth + join',
+        bars: [
+          { name: 'p50', value: first.join_p50_ms as number },
+          { name: 'p99', value: first.join_p99_ms as number },
+        ],
+      },
+    ],
+    marks: [{ label: 'p99 target 100 ms', y: 100 }],
+  });
 }
 
 /** Hands a batch of users to workers, starting new ones so that none exceeds --per-worker. */
 async function connectBatch(
   workers: Worker[],
   batch: SeededUser[],
-  wsUrl: string,
+  servers: TestServer[],
   offset: number,
 ): Promise<void> {
   const assignments = new Map<number, SeededUser[]>();
+  const firstIndex = new Map<number, number>();
   batch.forEach((user, i) => {
     const w = Math.floor((offset + i) / perWorker);
-    if (!assignments.has(w)) assignments.set(w, []);
+    if (!assignments.has(w)) {
+      assignments.set(w, []);
+      firstIndex.set(w, offset + i);
+    }
     assignments.get(w)!.push(user);
   });
   await Promise.all(
@@ -329,7 +427,9 @@ async function connectBatch(
       const localAddresses = [0, 1, 2, 3].map((k) => `127.0.0.${2 + w * 4 + k}`);
       worker.proc.send({
         cmd: 'start',
-        wsUrl,
+        // User i connects to front end i mod K.
+        wsUrls: servers.map((s) => s.wsUrl),
+        firstIndex: firstIndex.get(w),
         users: list,
         localAddresses,
         connectPerSecond: Number(values['connect-rate']) / assignments.size,

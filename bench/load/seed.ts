@@ -14,9 +14,9 @@ import { createRoom } from '../../src/domain/rooms/commands.js';
 import { EventBus } from '../../src/events.js';
 import { DiskFileStore } from '../../src/files/disk-file-store.js';
 import { createLogger } from '../../src/logger.js';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { openStore } from '../../src/store/open-store.js';
 
-export type Scenario = 'rooms20' | 'room1000' | 'mixed';
+export type Scenario = 'rooms20' | 'room1000' | 'mixed' | 'solo';
 
 export interface SeededUser {
   login: string;
@@ -45,6 +45,16 @@ interface RoomSpec {
 function layout(scenario: Scenario, n: number, rand: () => number): RoomSpec[] {
   const range = (a: number, b: number) =>
     Array.from({ length: Math.max(0, b - a) }, (_, i) => a + i);
+  if (scenario === 'solo') {
+    // One room per user: a post reaches its poster only (bench:throughput).
+    return range(0, n).map((r) => ({
+      name: `solo-${r}`,
+      type: 'normal',
+      privacy: 'closed',
+      members: [r],
+      presenters: [],
+    }));
+  }
   if (scenario === 'rooms20') {
     return range(0, Math.ceil(n / 20)).map((r) => ({
       name: `team-${r}`,
@@ -103,15 +113,23 @@ function layout(scenario: Scenario, n: number, rand: () => number): RoomSpec[] {
   return specs;
 }
 
+/**
+ * Seeds the store of `dataDir` (perch.db), or the PostgreSQL database `storeUrl` (already
+ * migrated or empty) when given.
+ */
 export async function seed(
   dataDir: string,
   scenario: Scenario,
   n: number,
   log: (line: string) => void,
+  storeUrl?: string,
 ): Promise<SeedPlan> {
   let state = 42;
   const rand = () => (state = (state * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
-  const store = SqliteStore.open({ file: path.join(dataDir, 'perch.db'), synchronous: 'normal' });
+  const store = openStore(storeUrl ?? `sqlite://${path.join(dataDir, 'perch.db')}`, {
+    sqliteSynchronous: 'normal',
+    poolSize: 4,
+  });
   await store.migrate();
   const quiet = createLogger('silent');
   const hasher = new Argon2Hasher({ memoryCost: 4096, timeCost: 1 });

@@ -11,7 +11,9 @@ import type { SeededUser } from './seed.js';
 
 interface StartCommand {
   cmd: 'start';
-  wsUrl: string;
+  /** One WebSocket URL per front end: user number firstIndex + i connects to (firstIndex + i) mod K. */
+  wsUrls: string[];
+  firstIndex: number;
   users: SeededUser[];
   localAddresses: string[];
   connectPerSecond: number;
@@ -135,12 +137,14 @@ async function start(cmd: StartCommand): Promise<void> {
     const wait = due - now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     inflight.push(
-      connect(cmd.wsUrl, user, cmd.localAddresses[i % cmd.localAddresses.length]!).catch(
-        (err: unknown) => {
-          failures += 1;
-          if (failures <= 3) process.stderr.write(`connect failed: ${String(err)}\n`);
-        },
-      ),
+      connect(
+        cmd.wsUrls[(cmd.firstIndex + i) % cmd.wsUrls.length]!,
+        user,
+        cmd.localAddresses[i % cmd.localAddresses.length]!,
+      ).catch((err: unknown) => {
+        failures += 1;
+        if (failures <= 3) process.stderr.write(`connect failed: ${String(err)}\n`);
+      }),
     );
     if (inflight.length >= 200) await Promise.all(inflight.splice(0));
   }
@@ -216,6 +220,12 @@ function finish(cmd: FinishCommand): void {
     })(),
   });
 }
+
+// The orchestrator is gone (killed, or exited on an error): so is this run.
+process.on('disconnect', () => {
+  stopping = true;
+  process.exit(0);
+});
 
 process.on('message', (cmd: Command) => {
   if (cmd.cmd === 'start')

@@ -23,9 +23,11 @@ const DIR_PREFIX = 'perch-pg-';
 
 /**
  * Where clusters live: memory (/dev/shm) when there is one, because creating a database copies a
- * few hundred files and a disk makes that ten times slower; else the temp folder.
+ * few hundred files and a disk makes that ten times slower; else the temp folder. A durable
+ * cluster lives on disk (the temp folder): fsync on memory would measure nothing.
  */
-function baseDir(): string {
+function baseDir(durable = false): string {
+  if (durable) return os.tmpdir();
   try {
     fs.accessSync('/dev/shm', fs.constants.W_OK);
     return '/dev/shm';
@@ -125,18 +127,21 @@ function destroySync(bin: string, dir: string): void {
 
 /** Removes clusters left behind by test processes that were killed (SIGKILL runs no handler). */
 function removeOrphans(bin: string): void {
-  for (const name of fs.readdirSync(baseDir())) {
-    if (!name.startsWith(DIR_PREFIX)) continue;
-    const dir = path.join(baseDir(), name);
-    let owner: number;
-    try {
-      owner = Number(fs.readFileSync(path.join(dir, 'owner.pid'), 'utf8'));
-    } catch {
-      continue;
+  for (const base of new Set([baseDir(), baseDir(true)]))
+    for (const name of fs.readdirSync(base)) {
+      if (name.startsWith(DIR_PREFIX)) removeIfOrphan(bin, path.join(base, name));
     }
-    if (!Number.isInteger(owner) || isAlive(owner)) continue;
-    destroySync(bin, dir);
+}
+
+function removeIfOrphan(bin: string, dir: string): void {
+  let owner: number;
+  try {
+    owner = Number(fs.readFileSync(path.join(dir, 'owner.pid'), 'utf8'));
+  } catch {
+    return;
   }
+  if (!Number.isInteger(owner) || isAlive(owner)) return;
+  destroySync(bin, dir);
 }
 
 function isAlive(pid: number): boolean {
@@ -148,15 +153,27 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/**
- * Starts a new cluster with a migrated template database. Call `stop()` when done. `baseDir`
- * puts it elsewhere than memory (a benchmark whose data would not fit there, or that wants disk
- * writes measured).
- */
-export async function startPostgres(opts: { baseDir?: string } = {}): Promise<PostgresCluster> {
+export interface StartPostgresOptions {
+  /**
+   * Where the cluster lives instead of memory: a benchmark whose data would not fit there, or
+   * that wants disk writes measured.
+   */
+  baseDir?: string;
+  /**
+   * PostgreSQL's own durability defaults (fsync, synchronous_commit and full_page_writes on), on
+   * disk (the temp folder unless baseDir says), as a deployment runs it; benchmarks use this.
+   * Default false: tests trade durability for speed.
+   */
+  durable?: boolean;
+  /** max_connections (default 200). */
+  maxConnections?: number;
+}
+
+/** Starts a new cluster with a migrated template database. Call `stop()` when done. */
+export async function startPostgres(opts: StartPostgresOptions = {}): Promise<PostgresCluster> {
   const bin = findPostgresBin();
   removeOrphans(bin);
-  const dir = fs.mkdtempSync(path.join(opts.baseDir ?? baseDir(), DIR_PREFIX));
+  const dir = fs.mkdtempSync(path.join(opts.baseDir ?? baseDir(opts.durable), DIR_PREFIX));
   fs.writeFileSync(path.join(dir, 'owner.pid'), String(process.pid));
   const data = path.join(dir, 'data');
   let stopped = false;
@@ -192,10 +209,10 @@ export async function startPostgres(opts: { baseDir?: string } = {}): Promise<Po
         `-p ${port}`,
         `-k ${dir}`,
         `-c listen_addresses=${host}`,
-        '-c fsync=off',
-        '-c synchronous_commit=off',
-        '-c full_page_writes=off',
-        '-c max_connections=200',
+        ...(opts.durable
+          ? []
+          : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
+        `-c max_connections=${opts.maxConnections ?? 200}`,
       ].join(' ');
       const [pgCtl, ctlArgs] = asOwner(bin, 'pg_ctl', [
         '-D',
