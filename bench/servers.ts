@@ -50,7 +50,12 @@ export interface FrontEnds {
 export async function startFrontEnds(
   store: BenchStore,
   count: number,
-  opts: { adminPassword: string; env: Record<string, string>; log: (line: string) => void },
+  opts: {
+    adminPassword: string;
+    env: Record<string, string>;
+    log: (line: string) => void;
+    nodeOptions?: string[];
+  },
 ): Promise<FrontEnds> {
   const servers: TestServer[] = [];
   const dirs = [store.dataDir];
@@ -75,6 +80,7 @@ export async function startFrontEnds(
           storeUrl: store.storeUrl,
           adminPassword: opts.adminPassword,
           env: opts.env,
+          nodeOptions: opts.nodeOptions,
         }),
       );
     } else {
@@ -89,6 +95,7 @@ export async function startFrontEnds(
             adminPassword: opts.adminPassword,
             // Several servers starting at once on a small machine: be patient.
             startDeadlineMs: 120_000,
+            nodeOptions: opts.nodeOptions,
             env: { ...opts.env, PERCH_POOL: 'bench', PERCH_FRONT_END: `fe${i + 1}` },
           });
         }),

@@ -71,6 +71,8 @@ export interface StartServerOptions {
   adminPassword?: string;
   /** How long to wait for GET /healthz to answer 200 (default 20 s). */
   startDeadlineMs?: number;
+  /** Extra options for node itself, e.g. `--cpu-prof` (benchmarks' profiles). */
+  nodeOptions?: string[];
 }
 
 /** The dialect end-to-end servers use when a test does not say: PERCH_TEST_DIALECT, else sqlite. */
@@ -140,6 +142,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<TestSe
     },
     entry: opts.entry ?? defaultEntry,
     startDeadlineMs: opts.startDeadlineMs ?? startDeadlineMs,
+    nodeOptions: opts.nodeOptions ?? [],
   });
   try {
     await server.launch();
@@ -164,6 +167,7 @@ interface ServerSettings {
   extraEnv: Record<string, string>;
   entry: string;
   startDeadlineMs: number;
+  nodeOptions: string[];
 }
 
 // Servers still running when the test file's process exits (or is told to stop) are
@@ -222,7 +226,8 @@ class ServerProcess implements TestServer {
     this.#starts += 1;
     if (this.#starts > 1) this.#log.append(`\n--- harness: restart #${this.#starts - 1} ---\n`);
 
-    const proc = spawn(process.execPath, ['--import', 'tsx', this.#settings.entry, 'serve'], {
+    const args = [...this.#settings.nodeOptions, '--import', 'tsx', this.#settings.entry, 'serve'];
+    const proc = spawn(process.execPath, args, {
       cwd: repoRoot,
       env: this.#env(),
       stdio: ['ignore', 'pipe', 'pipe'],
