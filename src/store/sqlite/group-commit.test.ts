@@ -40,6 +40,45 @@ test('concurrent transactions commit together, and a failing one rolls back alon
   }
 });
 
+test('transactions begun by separate callbacks of one event-loop turn share one commit', async () => {
+  const { store, dir } = await openStore();
+  try {
+    // Each WebSocket frame is handled in its own I/O callback; setImmediate callbacks of one
+    // turn stand in for them. Batch sizes are read off the store's (private) batch writer.
+    const sizes: number[] = [];
+    const target = store as unknown as { writeBatch(batch: unknown[]): Promise<void> };
+    const writeBatch = target.writeBatch.bind(store);
+    target.writeBatch = (batch) => {
+      sizes.push(batch.length);
+      return writeBatch(batch);
+    };
+    const done = await Promise.all(
+      Array.from(
+        { length: 20 },
+        (_, i) =>
+          new Promise<number>((resolve, reject) => {
+            setImmediate(() => {
+              store
+                .transaction(async (tx) => {
+                  await tx.setSetting(`turn-${i}`, String(i));
+                  return i;
+                })
+                .then(resolve, reject);
+            });
+          }),
+      ),
+    );
+    assert.deepEqual(
+      done,
+      Array.from({ length: 20 }, (_, i) => i),
+    );
+    assert.deepEqual(sizes, [20]);
+  } finally {
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a transaction answers only after its commit is visible to a fresh connection', async () => {
   const { store, dir } = await openStore();
   try {

@@ -86,8 +86,9 @@ export class WriteOutsideGroupCommitError extends Error {
  * The Standard Edition store: one SQLite file in WAL mode. better-sqlite3 is synchronous, so the
  * Kysely driver runs one statement at a time on one connection.
  *
- * Transactions use group commit: those that arrive while one is being written wait, then run
- * together inside one SQLite transaction, each in its own savepoint (a failing one rolls back
+ * Transactions use group commit: those begun in the same turn of the event loop (the frames read
+ * in one poll phase), or while a batch is being written, wait, then run together inside one
+ * SQLite transaction, each in its own savepoint (a failing one rolls back
  * alone), and share a single COMMIT, so that the fsync that makes them durable is paid once per
  * batch instead of once per post. Nobody is answered before that COMMIT, and other queries wait
  * for the connection meanwhile, so no reader ever sees uncommitted data.
@@ -188,6 +189,12 @@ export class SqliteStore extends KyselyOps implements Store {
     this.writing = true;
     try {
       while (this.queue.length > 0) {
+        // Wait for the end of this turn of the event loop before taking the batch. A batch runs
+        // synchronously (better-sqlite3) from a microtask of whatever called transaction() first:
+        // started at once, it would commit that caller alone, and every frame read in the same
+        // poll phase would each pay its own COMMIT and fsync after it. setImmediate runs after
+        // the poll phase, so every transaction begun by this turn's input joins this batch.
+        await new Promise((resolve) => setImmediate(resolve));
         const batch = this.queue.splice(0, MAX_BATCH);
         await this.writeBatch(batch);
       }
