@@ -243,6 +243,8 @@ async function main(): Promise<void> {
       let posted = 0;
       let received = 0;
       let closed = 0;
+      let connectFailures = 0;
+      let connections = 0;
       let generatorCores = 0;
       const codes: Record<string, number> = {};
       for (const s of stats) {
@@ -255,6 +257,8 @@ async function main(): Promise<void> {
         posted += s.posted as number;
         received += s.received as number;
         closed += s.closedUnexpectedly as number;
+        connectFailures += s.connectFailures as number;
+        connections += s.connections as number;
         generatorCores = Math.max(generatorCores, s.cpuCores as number);
         for (const [k, v] of Object.entries(s.errorCodes as Record<string, number>))
           codes[k] = (codes[k] ?? 0) + v;
@@ -271,6 +275,9 @@ async function main(): Promise<void> {
         bench: 'load',
         scenario,
         users: connectedUsers,
+        // Users whose connection, sign-in or join failed: counted in errors as well.
+        connect_failures: connectFailures,
+        connections,
         fes,
         store: poolStore,
         ...(poolStore === 'sqlite' ? { sqlite_synchronous: values.sync } : {}),
@@ -290,7 +297,7 @@ async function main(): Promise<void> {
         connect_s: round(connectS, 1),
         lost,
         duplicated,
-        errors,
+        errors: errors + connectFailures,
         error_codes: codes,
         closed_unexpectedly: closed,
         // Per front end (array, in fe1..feK order) and the largest.
@@ -308,7 +315,7 @@ async function main(): Promise<void> {
       results.push(result);
       log(JSON.stringify(result));
       if (!values.ramp) break;
-      const errorRate = errors / Math.max(1, posted + connectedUsers);
+      const errorRate = (errors + connectFailures) / Math.max(1, posted + connectedUsers);
       const busiest = Math.max(...cores);
       if (result.p99_ms > 100 || errorRate > 0.00025 || busiest > 0.85 || lost > 0) {
         log(

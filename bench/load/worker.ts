@@ -49,6 +49,8 @@ let duplicated = 0;
 let received = 0;
 let errors = 0;
 let closedUnexpectedly = 0;
+/** Users whose connection, sign-in or join failed (over the whole run; they are not retried). */
+let connectFailures = 0;
 let posted = 0;
 let stopping = false;
 let loadStarted = { cpu: process.cpuUsage(), at: now() };
@@ -96,26 +98,59 @@ function onFrame(c: Client, raw: string): void {
   }
 }
 
+/** Rejects with `what` unless `p` settles within CONNECT_STEP_MS: a connection never hangs a run. */
+const CONNECT_STEP_MS = 60_000;
+function within<T>(p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no ${what} within ${CONNECT_STEP_MS} ms`)),
+      CONNECT_STEP_MS,
+    );
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 async function connect(wsUrl: string, user: SeededUser, localAddress: string): Promise<void> {
   const ws = new WebSocket(wsUrl, { localAddress, perMessageDeflate: false });
   const c: Client = { ws, user, lastSeq: new Map(), pending: new Map(), nextId: 1 };
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
+  try {
+    await within(
+      new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('error', reject);
+      }),
+      'WebSocket open',
+    );
+    await signInAndJoin(c);
+  } catch (err) {
+    ws.terminate();
+    throw err;
+  }
+  clients.push(c);
+}
+
+async function signInAndJoin(c: Client): Promise<void> {
+  const { ws, user } = c;
   ws.on('message', (data) => onFrame(c, data.toString()));
-  ws.on('close', () => {
-    if (!stopping) closedUnexpectedly += 1;
+  ws.on('close', (code, reason) => {
+    if (stopping) return;
+    closedUnexpectedly += 1;
+    if (closedUnexpectedly <= 3)
+      process.stderr.write(`connection of ${user.login} closed: ${code} ${reason.toString()}\n`);
+    // Whatever it was waiting for will not come.
+    for (const p of c.pending.values()) p.resolve({ type: 'error', code: 'closed' });
+    c.pending.clear();
   });
   ws.on('error', () => undefined);
   const started = now();
-  const auth = await request(c, { type: 'auth', token: user.token });
+  const auth = await within(request(c, { type: 'auth', token: user.token }), 'auth reply');
   if (auth.type !== 'reply') throw new Error(`auth failed: ${JSON.stringify(auth)}`);
   if (user.rooms.length > 0) {
-    const joined = await request(c, {
-      type: 'bjoin',
-      rooms: user.rooms.map((roomId) => ({ roomId, limit: 1 })),
-    });
+    const joined = await within(
+      request(c, { type: 'bjoin', rooms: user.rooms.map((roomId) => ({ roomId, limit: 1 })) }),
+      'bjoin reply',
+    );
     if (joined.type !== 'reply') throw new Error(`bjoin failed: ${JSON.stringify(joined)}`);
     for (const r of (
       joined.data as { results: { roomId: number; ok: boolean; messages?: { seq: number }[] }[] }
@@ -124,7 +159,6 @@ async function connect(wsUrl: string, user: SeededUser, localAddress: string): P
     }
   }
   joinTimes.record(now() - started);
-  clients.push(c);
 }
 
 async function start(cmd: StartCommand): Promise<void> {
@@ -146,10 +180,12 @@ async function start(cmd: StartCommand): Promise<void> {
         if (failures <= 3) process.stderr.write(`connect failed: ${String(err)}\n`);
       }),
     );
-    if (inflight.length >= 200) await Promise.all(inflight.splice(0));
+    // At most 50 handshakes at once: a starved server closes connections that have not signed
+    // in within 10 s (4002 auth_timeout).
+    if (inflight.length >= 50) await Promise.all(inflight.splice(0));
   }
   await Promise.all(inflight);
-  errors += failures;
+  connectFailures += failures;
   send({ evt: 'connected', connected: clients.length, failures });
 }
 
@@ -212,6 +248,7 @@ function finish(cmd: FinishCommand): void {
     errors,
     errorCodes,
     closedUnexpectedly,
+    connectFailures,
     connections: clients.length,
     // Cores this generator used during the load phase: near 1 means it, not the server, limited.
     cpuCores: (() => {
