@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { Argon2Hasher } from './auth/argon2-hasher.js';
 import { poolEventLog } from './cluster/fan-out.js';
 import { PoolFrontEnd } from './cluster/front-end.js';
+import { ChatRetentionJob } from './compliance/chat-retention.js';
 import { ComplianceThread } from './compliance/compliance-thread.js';
 import type { Config } from './config/config.js';
 import { bootstrap } from './domain/directory/commands.js';
@@ -28,6 +29,8 @@ export interface AppContext {
   http: FastifyInstance;
   realtime: RealtimeServer;
   compliance: ComplianceThread;
+  /** The scheduled purge of messages past their category's retention period. */
+  retention: ChatRetentionJob;
   /** This process as a front end of an Enterprise Edition pool (PERCH_POOL), else undefined. */
   frontEnd: PoolFrontEnd | undefined;
   /** The address actually listened on (port resolved when 0 was asked). */
@@ -128,6 +131,13 @@ export async function createAppContext(
     pollMs: config.compliancePollMs,
     runIntervalSeconds: config.complianceRunIntervalSeconds,
   });
+  // Holds live in the compliance store; the chat-store purge reads them through the worker thread.
+  const retention = new ChatRetentionJob({
+    domain,
+    holds: () => compliance.listHolds(false),
+    intervalMs: config.retentionIntervalMs,
+    log: log.child({ subsystem: 'retention' }),
+  });
   const frontEnd: PoolFrontEnd | undefined =
     pooled && location.dialect === 'postgres'
       ? new PoolFrontEnd({
@@ -196,6 +206,7 @@ export async function createAppContext(
     http,
     realtime,
     compliance,
+    retention,
     frontEnd,
     address() {
       const a = http.server.address();
@@ -213,6 +224,7 @@ export async function createAppContext(
         await frontEnd.register(config.publicUrl ?? `http://${shown}:${port}`);
       }
       compliance.start();
+      retention.start();
     },
     close() {
       closing ??= (async () => {
@@ -221,6 +233,7 @@ export async function createAppContext(
         await realtime.drain(config.shutdownGraceMs);
         await httpClosed;
         await frontEnd?.stop();
+        await retention.stop();
         await compliance.stop();
         await store.close();
       })();

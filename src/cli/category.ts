@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { seg, signedInClient, type ApiClient, type ServerOptions } from './client.js';
 import {
   collect,
@@ -17,6 +17,19 @@ interface Ref {
   name: string;
 }
 
+interface RetentionResult {
+  messages: number;
+  files: number;
+  categories: {
+    category: string;
+    retentionDays: number;
+    cutoff: string;
+    held: boolean;
+    messages: number;
+    files: number;
+  }[];
+}
+
 export interface CategoryRecord {
   id: number;
   name: string;
@@ -24,6 +37,7 @@ export interface CategoryRecord {
   fileUpload: boolean;
   invitations: boolean;
   history: boolean;
+  retentionDays?: number | null;
   allowed?: Ref[];
   denied?: Ref[];
   creators?: Ref[];
@@ -37,10 +51,25 @@ function categoryDetail(c: CategoryRecord): string {
     ['file upload', c.fileUpload],
     ['invitations', c.invitations],
     ['history', c.history],
+    ['retention', retention(c.retentionDays)],
     ['allowed', names(c.allowed)],
     ['denied', names(c.denied)],
     ['creators', names(c.creators)],
   ]);
+}
+
+function retention(days: number | null | undefined): string {
+  return days === null || days === undefined ? 'forever' : `${days} days`;
+}
+
+/** `--retention-days`: 1-36500, or none (keep forever; commander turns a null into ''). */
+function parseRetention(value: string): number | 'none' {
+  if (/^(none|forever)$/i.test(value)) return 'none';
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > 36_500) {
+    throw new InvalidArgumentError('a number of days from 1 to 36500, or "none"');
+  }
+  return n;
 }
 
 const lists = [
@@ -131,6 +160,7 @@ export function registerCategoryCommands(program: Command): void {
           ['UPLOAD', (c) => c.fileUpload],
           ['INVITES', (c) => c.invitations],
           ['HISTORY', (c) => c.history],
+          ['RETENTION', (c) => retention(c.retentionDays)],
           ['ALLOWED', (c) => names(c.allowed)],
           ['DENIED', (c) => names(c.denied)],
           ['CREATORS', (c) => names(c.creators)],
@@ -147,7 +177,12 @@ export function registerCategoryCommands(program: Command): void {
       )
       .option('--file-upload', 'allow file uploads in its rooms (default off)')
       .option('--invitations', 'send invitations when members are added (default off)')
-      .option('--no-history', 'keep no message history (default: history kept)'),
+      .option('--no-history', 'keep no message history (default: history kept)')
+      .option(
+        '--retention-days <days>',
+        'purge messages and files older than this many days (1-36500; default none: kept forever)',
+        parseRetention,
+      ),
     false,
   )
     .addHelpText(
@@ -163,6 +198,7 @@ export function registerCategoryCommands(program: Command): void {
             fileUpload?: boolean;
             invitations?: boolean;
             history: boolean;
+            retentionDays?: number | 'none';
           },
       ) => {
         const api = await signedInClient(opts);
@@ -173,6 +209,7 @@ export function registerCategoryCommands(program: Command): void {
             fileUpload: opts.fileUpload ?? false,
             invitations: opts.invitations ?? false,
             history: opts.history,
+            retentionDays: opts.retentionDays === 'none' ? null : (opts.retentionDays ?? null),
             allowed: opts.allowed,
             denied: opts.denied,
             creators: opts.creators,
@@ -192,12 +229,17 @@ export function registerCategoryCommands(program: Command): void {
       .option('--description <text>', 'new description', nameOf(256))
       .option('--file-upload <bool>', 'allow file uploads', parseBool)
       .option('--invitations <bool>', 'send invitations', parseBool)
-      .option('--history <bool>', 'keep message history', parseBool),
+      .option('--history <bool>', 'keep message history', parseBool)
+      .option(
+        '--retention-days <days>',
+        'purge messages and files older than this many days (1-36500), or "none" to keep them forever',
+        parseRetention,
+      ),
     true,
   )
     .addHelpText(
       'after',
-      '\nLists: --allowed replaces the list; --add-allowed/--remove-allowed change it (same for denied, creator).\n\nExamples:\n  perch category set engineering --add-denied mallory\n  perch category set engineering --file-upload false --history true',
+      '\nLists: --allowed replaces the list; --add-allowed/--remove-allowed change it (same for denied, creator).\n\nRetention: the server purges messages and files older than --retention-days every hour (and on `perch category purge`), except what a legal hold covers (`perch compliance hold place --category|--room`). Compliance keeps its own copy.\n\nExamples:\n  perch category set engineering --add-denied mallory\n  perch category set engineering --file-upload false --history true\n  perch category set chatter --retention-days 90',
     )
     .action(
       async (
@@ -209,6 +251,7 @@ export function registerCategoryCommands(program: Command): void {
             fileUpload?: boolean;
             invitations?: boolean;
             history?: boolean;
+            retentionDays?: number | 'none';
           },
       ) => {
         const api = await signedInClient(opts);
@@ -218,6 +261,7 @@ export function registerCategoryCommands(program: Command): void {
           fileUpload: opts.fileUpload,
           invitations: opts.invitations,
           history: opts.history,
+          retentionDays: opts.retentionDays === 'none' ? null : opts.retentionDays,
           ...(await listChanges(api, ref, opts)),
         };
         for (const k of Object.keys(body)) if (body[k] === undefined) delete body[k];
@@ -226,6 +270,47 @@ export function registerCategoryCommands(program: Command): void {
         emit(opts.json, c, () => `Changed category ${c.name}.\n${categoryDetail(c)}`);
       },
     );
+
+  destructive(
+    serverCommand(
+      category,
+      'purge [category]',
+      "delete messages and files past their category's retention period now",
+    ),
+  )
+    .addHelpText(
+      'after',
+      `
+Deletes, from the chat store, messages and files older than the retention days of their category
+(all categories with a retention, or only the one named), except what an active legal hold covers;
+the server also does this every hour. Compliance keeps its copy of every message. Without a
+terminal --force is required; --what-if changes nothing.
+
+Example:
+  perch category purge chatter --force`,
+    )
+    .action(async (ref: string | undefined, opts: DestructiveOptions) => {
+      const what = ref === undefined ? 'every category with a retention' : `category ${ref}`;
+      if (!(await confirm(opts, `purge expired messages of ${what}`, {}))) return;
+      const api = await signedInClient(opts);
+      const r = await api.request<RetentionResult>('POST', '/retention/purge', {
+        body: ref === undefined ? {} : { category: ref },
+      });
+      emit(opts.json, r, () =>
+        table(
+          r.categories,
+          [
+            ['CATEGORY', (c) => c.category],
+            ['RETENTION', (c) => `${c.retentionDays} days`],
+            ['CUTOFF', (c) => c.cutoff],
+            ['HELD', (c) => c.held],
+            ['MESSAGES', (c) => c.messages],
+            ['FILES', (c) => c.files],
+          ],
+          '(no category has a retention period)',
+        ),
+      );
+    });
 
   destructive(
     serverCommand(category, 'remove <category>', 'delete a category; it must hold no rooms'),

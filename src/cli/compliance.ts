@@ -349,6 +349,7 @@ Examples:
 interface Hold {
   id: number;
   roomId: number | null;
+  categoryId: number | null;
   userId: number | null;
   from: number | null;
   to: number | null;
@@ -419,6 +420,7 @@ function holdTable(holds: Hold[]): string {
     [
       ['ID', (h) => h.id],
       ['ROOM', (h) => h.roomId],
+      ['CATEGORY', (h) => h.categoryId],
       ['USER', (h) => h.userId],
       ['FROM', (h) => isoTime(h.from)],
       ['TO', (h) => isoTime(h.to)],
@@ -554,24 +556,36 @@ Examples:
     });
 
   filterOptions(
-    serverCommand(hold, 'place', 'place a legal hold on a room, a user and/or a time range'),
+    serverCommand(
+      hold,
+      'place',
+      'place a legal hold on a room, a category, a user and/or a time range',
+    ),
   )
+    .option('--category <id|name>', 'every room of the category', nameOf(256))
     .requiredOption('--reason <text>', 'why (a case, a matter number)', nameOf(2000))
     .addHelpText(
       'after',
       `
-The hold covers the records matching every criterion given (at least one of --room, --user,
---from, --to) and keeps them from any retention purge until it is released.
+The hold covers what matches every criterion given (at least one of --room, --category, --user,
+--from, --to) and keeps it from both retention purges until it is released: compliance records
+(perch compliance purge) and chat messages and files (perch category purge, the hourly job). A
+hold on a room or a category alone stops all purging there.
 
-Example:
-  perch compliance hold place --user alice --from 2024-01-01 --reason "matter 42"`,
+Examples:
+  perch compliance hold place --user alice --from 2024-01-01 --reason "matter 42"
+  perch compliance hold place --category legal --reason "litigation hold"`,
     )
-    .action(async (opts: FilterOptions & { reason: string }) => {
-      if ([opts.room, opts.user, opts.from, opts.to].every((v) => v === undefined)) {
-        throw new UsageError('a hold needs --room, --user, --from or --to');
+    .action(async (opts: FilterOptions & { reason: string; category?: string }) => {
+      if ([opts.room, opts.category, opts.user, opts.from, opts.to].every((v) => v === undefined)) {
+        throw new UsageError('a hold needs --room, --category, --user, --from or --to');
       }
       const api = await signedInClient(opts);
-      const body = { ...(await criteria(api, opts)), reason: opts.reason };
+      const body = {
+        ...(await criteria(api, opts)),
+        ...(opts.category === undefined ? {} : { category: opts.category }),
+        reason: opts.reason,
+      };
       const h = await api.request<Hold>('POST', '/compliance/holds', { body });
       emit(opts.json, h, () => `Placed legal hold ${h.id}.\n${holdTable([h])}`);
     });

@@ -56,6 +56,7 @@ function toHold(r: Selectable<ComplianceHoldTable>): Hold {
   return {
     id: n(r.id),
     roomId: nn(r.room_id),
+    categoryId: nn(r.category_id),
     userId: nn(r.user_id),
     from: nn(r.from_at),
     to: nn(r.to_at),
@@ -71,9 +72,17 @@ function toHold(r: Selectable<ComplianceHoldTable>): Hold {
 /** True for a record (of the outer `compliance_records`) that an active legal hold covers. */
 const held = sql<boolean>`EXISTS (SELECT 1 FROM compliance_holds h WHERE h.released_at IS NULL
   AND (h.room_id IS NULL OR h.room_id = compliance_records.room_id)
+  AND (h.category_id IS NULL OR h.category_id = compliance_records.category_id)
   AND (h.user_id IS NULL OR h.user_id = compliance_records.actor_id)
   AND (h.from_at IS NULL OR compliance_records.occurred_at >= h.from_at)
   AND (h.to_at IS NULL OR compliance_records.occurred_at <= h.to_at))`;
+
+/** The category a record belongs to: its room's when captured, or a category event's own. */
+function categoryOf(r: NewComplianceRecord): number | null {
+  if (r.room?.categoryId != null) return r.room.categoryId;
+  const id = r.payload.categoryId;
+  return typeof id === 'number' && Number.isSafeInteger(id) ? id : null;
+}
 
 function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -105,6 +114,7 @@ export class KyselyComplianceStore implements ComplianceStore {
             captured_at: capturedAt,
             actor_id: r.actorId,
             room_id: r.roomId,
+            category_id: categoryOf(r),
             actor: r.actor === null ? null : JSON.stringify(r.actor),
             room: r.room === null ? null : JSON.stringify(r.room),
             payload: JSON.stringify(r.payload),
@@ -235,6 +245,7 @@ export class KyselyComplianceStore implements ComplianceStore {
       .insertInto('compliance_holds')
       .values({
         room_id: h.roomId,
+        category_id: h.categoryId,
         user_id: h.userId,
         from_at: h.from,
         to_at: h.to,

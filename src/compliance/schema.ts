@@ -9,6 +9,8 @@ export interface ComplianceRecordTable {
   captured_at: number;
   actor_id: number | null;
   room_id: number | null;
+  /** The category of the room (or of a category's own event) when captured. */
+  category_id: number | null;
   /** JSON of ComplianceUser, or null. */
   actor: string | null;
   /** JSON of ComplianceRoom, or null. */
@@ -39,6 +41,7 @@ export interface ComplianceLeaseTable {
 export interface ComplianceHoldTable {
   id: Generated<number>;
   room_id: number | null;
+  category_id: number | null;
   user_id: number | null;
   from_at: number | null;
   to_at: number | null;

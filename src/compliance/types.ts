@@ -65,6 +65,8 @@ export interface AdapterState {
 /** What a legal hold covers: records matching every criterion given (at least one is). */
 export interface HoldScope {
   roomId: number | null;
+  /** Every room of the category (records carry the category their room had when captured). */
+  categoryId: number | null;
   /** The acting user of the records. */
   userId: number | null;
   /** Records that occurred at or after this time (ms). */

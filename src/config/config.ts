@@ -165,6 +165,15 @@ export const configSchema = z.object({
     .describe(
       'PERCH_FILE_STORE_DIR: folder of uploaded file bodies (default <data dir>/files); every front end of a pool names the same shared folder.',
     ),
+  retentionIntervalMs: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(2_592_000_000)
+    .default(3_600_000)
+    .describe(
+      "PERCH_RETENTION_INTERVAL_MS: how often the retention job purges messages past their category's retention period from the chat store (default hourly).",
+    ),
   poolHeartbeatMs: z.coerce
     .number()
     .int()
@@ -196,6 +205,7 @@ export const envNames: Record<keyof Config, string> = {
   complianceAdapterDir: 'PERCH_COMPLIANCE_ADAPTER_DIR',
   complianceRunIntervalSeconds: 'PERCH_COMPLIANCE_RUN_INTERVAL_SECONDS',
   compliancePollMs: 'PERCH_COMPLIANCE_POLL_MS',
+  retentionIntervalMs: 'PERCH_RETENTION_INTERVAL_MS',
   pool: 'PERCH_POOL',
   frontEnd: 'PERCH_FRONT_END',
   publicUrl: 'PERCH_PUBLIC_URL',

@@ -71,6 +71,7 @@ export const archiveTables: readonly {
       'file_upload',
       'invitations',
       'history',
+      'retention_days',
       'created_at',
       'updated_at',
     ],

@@ -57,6 +57,8 @@ import type {
   RoomRoles,
   RoomSearchQuery,
   RoomSummary,
+  RetentionHold,
+  RetentionPurged,
   SessionRecord,
   StoreOps,
   TopicFeed,
@@ -108,6 +110,7 @@ function toCategory(r: Selectable<CategoryTable>): Category {
     fileUpload: r.file_upload === 1,
     invitations: r.invitations === 1,
     history: r.history === 1,
+    retentionDays: r.retention_days === null ? null : n(r.retention_days),
     createdAt: n(r.created_at),
     updatedAt: n(r.updated_at),
   };
@@ -611,6 +614,7 @@ export class KyselyOps implements StoreOps {
         file_upload: b(c.fileUpload),
         invitations: b(c.invitations),
         history: b(c.history),
+        retention_days: c.retentionDays ?? null,
         created_at: now,
         updated_at: now,
       })
@@ -650,6 +654,7 @@ export class KyselyOps implements StoreOps {
     if (patch.fileUpload !== undefined) values.file_upload = b(patch.fileUpload);
     if (patch.invitations !== undefined) values.invitations = b(patch.invitations);
     if (patch.history !== undefined) values.history = b(patch.history);
+    if (patch.retentionDays !== undefined) values.retention_days = patch.retentionDays;
     await this.db.updateTable('categories').set(values).where('id', '=', id).execute();
   }
 
@@ -1170,6 +1175,99 @@ export class KyselyOps implements StoreOps {
       .where('created_at', '<=', upTo)
       .executeTakeFirst();
     return n(res.numDeletedRows);
+  }
+
+  async purgeCategory(q: {
+    categoryId: number;
+    cutoff: number;
+    holds: RetentionHold[];
+    limit: number;
+  }): Promise<RetentionPurged> {
+    const out: RetentionPurged = { rooms: [], fileKeys: [] };
+    const unbounded = (h: RetentionHold) =>
+      h.roomId === null && h.userId === null && h.from === null && h.to === null;
+    if (q.holds.some(unbounded)) return out;
+    // NOT (hold 1 covers it OR hold 2 covers it ...), a hold covering what matches all its criteria.
+    const notHeld = (room: string, user: string, at: string) => {
+      const covers = q.holds.map((h) => {
+        const parts = [];
+        if (h.roomId !== null) parts.push(sql`${sql.ref(room)} = ${h.roomId}`);
+        if (h.userId !== null) parts.push(sql`${sql.ref(user)} = ${h.userId}`);
+        if (h.from !== null) parts.push(sql`${sql.ref(at)} >= ${h.from}`);
+        if (h.to !== null) parts.push(sql`${sql.ref(at)} <= ${h.to}`);
+        return sql`(${sql.join(parts, sql` AND `)})`;
+      });
+      return covers.length === 0
+        ? sql<boolean>`1 = 1`
+        : sql<boolean>`NOT (${sql.join(covers, sql` OR `)})`;
+    };
+    const inCategory = (eb: ExpressionBuilder<Database, 'messages' | 'files'>) =>
+      eb.selectFrom('rooms').select('rooms.id').where('rooms.category_id', '=', q.categoryId);
+    const counts = new Map<number, { roomId: number; messages: number; files: number }>();
+    const count = (roomId: number) => {
+      let c = counts.get(roomId);
+      if (!c) counts.set(roomId, (c = { roomId, messages: 0, files: 0 }));
+      return c;
+    };
+    const messages = await this.db
+      .selectFrom('messages')
+      .select(['id', 'room_id', 'seq'])
+      .where('room_id', 'in', (eb) => inCategory(eb))
+      .where('created_at', '<', q.cutoff)
+      .where(notHeld('messages.room_id', 'messages.author_id', 'messages.created_at'))
+      .orderBy('id')
+      .limit(q.limit)
+      .execute();
+    if (messages.length > 0) {
+      const seqs = new Map<number, number[]>();
+      for (const m of messages) {
+        const roomId = n(m.room_id);
+        seqs.set(roomId, [...(seqs.get(roomId) ?? []), n(m.seq)]);
+        count(roomId).messages += 1;
+      }
+      // Mentions of purged messages would keep counting as unread mentions.
+      await this.db
+        .deleteFrom('mentions')
+        .where((eb) =>
+          eb.or(
+            [...seqs].map(([roomId, s]) =>
+              eb.and([eb('room_id', '=', roomId), eb('seq', 'in', s)]),
+            ),
+          ),
+        )
+        .execute();
+      await this.db
+        .deleteFrom('messages')
+        .where(
+          'id',
+          'in',
+          messages.map((m) => m.id),
+        )
+        .execute();
+    }
+    const files = await this.db
+      .selectFrom('files')
+      .select(['id', 'room_id', 'storage_key'])
+      .where('room_id', 'in', (eb) => inCategory(eb))
+      .where('created_at', '<', q.cutoff)
+      .where(notHeld('files.room_id', 'files.uploader_id', 'files.created_at'))
+      .orderBy('id')
+      .limit(q.limit)
+      .execute();
+    if (files.length > 0) {
+      for (const f of files) count(n(f.room_id)).files += 1;
+      await this.db
+        .deleteFrom('files')
+        .where(
+          'id',
+          'in',
+          files.map((f) => f.id),
+        )
+        .execute();
+      out.fileKeys = files.map((f) => f.storage_key);
+    }
+    out.rooms = [...counts.values()].sort((a, b) => a.roomId - b.roomId);
+    return out;
   }
 
   // ---------------------------------------------------------------- invitations, follows

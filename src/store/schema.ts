@@ -62,6 +62,7 @@ export interface CategoryTable {
   file_upload: number;
   invitations: number;
   history: number;
+  retention_days: number | null;
   created_at: number;
   updated_at: number;
 }

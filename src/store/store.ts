@@ -79,6 +79,8 @@ export interface Category {
   fileUpload: boolean;
   invitations: boolean;
   history: boolean;
+  /** Days messages and files in its rooms are kept before the retention job purges them; null: forever. */
+  retentionDays: number | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -95,6 +97,7 @@ export interface NewCategory {
   fileUpload: boolean;
   invitations: boolean;
   history: boolean;
+  retentionDays?: number | null;
 }
 
 export interface Addin {
@@ -275,6 +278,21 @@ export interface FileRecord {
 
 export type NewFile = Omit<FileRecord, 'id'>;
 
+/** What a legal hold covers, as the chat store's retention purge applies it (null: any). */
+export interface RetentionHold {
+  roomId: number | null;
+  userId: number | null;
+  from: number | null;
+  to: number | null;
+}
+
+/** What one batch of a retention purge deleted. */
+export interface RetentionPurged {
+  rooms: { roomId: number; messages: number; files: number }[];
+  /** Storage keys of the deleted files, to remove from the file store after the commit. */
+  fileKeys: string[];
+}
+
 export interface ActivityRecord {
   kind: string;
   actorId: number | null;
@@ -453,6 +471,18 @@ export interface StoreOps {
   setMessageState(id: number, state: MessageState, body: string, now: number): Promise<void>;
   /** Deletes a room's messages created at or before `upTo`; returns how many. */
   clearRoom(roomId: number, upTo: number): Promise<number>;
+  /**
+   * Retention: deletes at most `limit` messages and `limit` files of one category's rooms created
+   * before `cutoff` that none of `holds` covers (a hold covers what matches all its criteria; the
+   * user is the author or uploader), with the mentions of those messages. Search data goes with
+   * the rows. Returns what it deleted per room and the deleted files' storage keys.
+   */
+  purgeCategory(q: {
+    categoryId: number;
+    cutoff: number;
+    holds: RetentionHold[];
+    limit: number;
+  }): Promise<RetentionPurged>;
   // invitations and follows
   createInvitations(
     roomId: number,

@@ -169,3 +169,76 @@ test('status, search, export, holds and purge; refusals and usage errors', async
     2,
   );
 });
+
+test('category retention: set, shown, purged now with category holds respected', async () => {
+  const set = await cli.json<{ retentionDays: number | null }>([
+    'category',
+    'set',
+    'Matters',
+    '--retention-days',
+    '30',
+  ]);
+  assert.equal(set.retentionDays, 30);
+  const shown = await cli(['category', 'get', 'Matters']);
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.match(shown.stdout, /^retention:\s+30 days$/m);
+
+  const hold = await cli.json<{ id: number; categoryId: number | null }>([
+    'compliance',
+    'hold',
+    'place',
+    '--category',
+    'Matters',
+    '--reason',
+    'litigation',
+  ]);
+  assert.equal(typeof hold.categoryId, 'number');
+  const held = await cli.json<{
+    messages: number;
+    categories: { category: string; held: boolean; messages: number }[];
+  }>(['category', 'purge', 'Matters', '--force']);
+  assert.deepEqual(
+    held.categories.map((c) => [c.category, c.held, c.messages]),
+    [['Matters', true, 0]],
+  );
+  const released = await cli(['compliance', 'hold', 'release', String(hold.id)]);
+  assert.equal(released.code, 0, released.stderr);
+  // Every message is younger than 30 days: the purge runs and keeps them all.
+  const free = await cli.json<{ messages: number; categories: { held: boolean }[] }>([
+    'category',
+    'purge',
+    '--force',
+  ]);
+  assert.deepEqual([free.messages, free.categories[0]!.held], [0, false]);
+  const alice = await httpAs(server, 'alice', 'alice-password');
+  const page = await alice<{ messages: { text: string }[] }>('GET', `/rooms/${roomId}/messages`);
+  assert.ok(page.messages.some((m) => m.text === 'the zqwidget invoice'));
+
+  const none = await cli.json<{ retentionDays: number | null }>([
+    'category',
+    'set',
+    'Matters',
+    '--retention-days',
+    'none',
+  ]);
+  assert.equal(none.retentionDays, null);
+  await expectExits(
+    cli,
+    [
+      ['category', 'set', 'Matters', '--retention-days', '0'],
+      ['category', 'set', 'Matters', '--retention-days', '36501'],
+      ['category', 'set', 'Matters', '--retention-days', 'soon'],
+      ['category', 'purge'],
+    ],
+    2,
+  );
+  await expectExits(cli, [['category', 'purge', '--force']], 1, /^perch: admin_required: /m, {
+    env: { PERCH_TOKEN: aliceToken },
+  });
+  await expectExits(cli, [['category', 'purge', 'Nowhere', '--force']], 1, /category_not_found/);
+  const admin = await httpAs(server, 'admin', server.adminPassword);
+  await assert.rejects(
+    admin('PATCH', '/categories/Matters', { retentionDays: 'soon' }),
+    /400 .*invalid_request/,
+  );
+});

@@ -15,6 +15,9 @@ export interface CategoryView extends Category {
 
 const principalNames = z.array(z.string().trim().min(1).max(256)).max(10_000);
 
+/** Days messages are kept before the retention job purges them (beyond Lync); null: forever. */
+export const retentionDaysSchema = z.number().int().min(1).max(36_500).nullable();
+
 const newCategorySchema = z.object({
   name: nameSchema,
   description: descriptionSchema.default(''),
@@ -22,6 +25,7 @@ const newCategorySchema = z.object({
   fileUpload: z.boolean().default(false),
   invitations: z.boolean().default(false),
   history: z.boolean().default(true),
+  retentionDays: retentionDaysSchema.default(null),
   allowed: principalNames.default([]),
   denied: principalNames.default([]),
   creators: principalNames.default([]),
@@ -34,6 +38,7 @@ const categoryPatchSchema = z
     fileUpload: z.boolean(),
     invitations: z.boolean(),
     history: z.boolean(),
+    retentionDays: retentionDaysSchema,
     allowed: principalNames,
     denied: principalNames,
     creators: principalNames,
@@ -81,6 +86,7 @@ export async function createCategory(
         fileUpload: v.fileUpload,
         invitations: v.invitations,
         history: v.history,
+        retentionDays: v.retentionDays,
       },
       now,
     );
@@ -96,6 +102,7 @@ export async function createCategory(
       payload: {
         categoryId: c.id,
         name: c.name,
+        retentionDays: c.retentionDays,
         allowed: names(allowed),
         denied: names(denied),
         creators: names(creators),

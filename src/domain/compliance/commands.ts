@@ -3,6 +3,7 @@ import type { ExportResult, SearchResult } from '../../compliance/ediscovery.js'
 import type { Hold, NewHold, RecordQuery } from '../../compliance/types.js';
 import type { PurgeResult } from '../../compliance/worker.js';
 import { HoldNotFoundError, PrincipalNotFoundError } from '../../errors.js';
+import { requireCategory } from '../categories/commands.js';
 import { requireAdmin } from '../directory/commands.js';
 import type { Actor, Domain } from '../types.js';
 import { parseInput } from '../validation.js';
@@ -41,6 +42,10 @@ const who = {
 export const holdInputSchema = z
   .object({
     roomId: z.number().int().positive().optional(),
+    category: z
+      .union([z.string().min(1).max(256), z.number().int().positive()])
+      .optional()
+      .describe('Every room of this category (name or id).'),
     ...who,
     from: time.optional().describe('Records that occurred at or after this time.'),
     to: time.optional().describe('Records that occurred at or before this time.'),
@@ -48,8 +53,8 @@ export const holdInputSchema = z
   })
   .strict()
   .refine(
-    (h) => [h.roomId, h.user, h.userId, h.from, h.to].some((v) => v !== undefined),
-    'a hold needs a room, a user or a time range',
+    (h) => [h.roomId, h.category, h.user, h.userId, h.from, h.to].some((v) => v !== undefined),
+    'a hold needs a room, a category, a user or a time range',
   )
   .refine((h) => h.from === undefined || h.to === undefined || h.from <= h.to, {
     message: '`from` is after `to`',
@@ -141,6 +146,7 @@ export async function placeHold(
   const h = parseInput(holdInputSchema, input, 'legal hold');
   const hold = await backend.placeHold({
     roomId: h.roomId ?? null,
+    categoryId: h.category === undefined ? null : (await requireCategory(d, h.category)).id,
     userId: await userIdOf(d, h),
     from: h.from ?? null,
     to: h.to ?? null,

@@ -17,6 +17,15 @@ const categoryFields = {
   fileUpload: z.boolean().describe('Whether rooms in it accept file uploads (default false).'),
   invitations: z.boolean().describe('Whether rooms in it send invitations (default false).'),
   history: z.boolean().describe('Whether messages are kept (default true).'),
+  retentionDays: z
+    .number()
+    .int()
+    .min(1)
+    .max(36_500)
+    .nullable()
+    .describe(
+      'Days messages and files in its rooms are kept before the retention job purges them (1 - 36500); null keeps them forever (default).',
+    ),
   allowed: principalNames.describe('Users and groups in scope.'),
   denied: principalNames.describe('Users and groups out of scope; deny wins over allow.'),
   creators: principalNames.describe('Users and groups who may create rooms in it.'),

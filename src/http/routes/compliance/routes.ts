@@ -17,6 +17,10 @@ import {
   searchCompliance,
   searchInputSchema,
 } from '../../../domain/compliance/commands.js';
+import {
+  purgeRetentionNow,
+  retentionPurgeInputSchema,
+} from '../../../domain/categories/retention.js';
 import { requireAdmin } from '../../../domain/directory/commands.js';
 import { ComplianceUnavailableError } from '../../../errors.js';
 import { defineRoute, type AnyRoute } from '../../registry.js';
@@ -45,9 +49,29 @@ const purgeSchema = z.object({
   finishedAt: z.string(),
 });
 
+const retentionResultSchema = z.object({
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  messages: z.number().describe('Messages purged.'),
+  files: z.number().describe('Files purged (rows and their stored data).'),
+  categories: z.array(
+    z.object({
+      categoryId: z.number(),
+      category: z.string(),
+      retentionDays: z.number(),
+      cutoff: z.string().describe('Messages and files created before this were eligible.'),
+      held: z.boolean().describe('An active legal hold on the whole category stopped its purge.'),
+      messages: z.number(),
+      files: z.number(),
+      rooms: z.array(z.object({ roomId: z.number(), messages: z.number(), files: z.number() })),
+    }),
+  ),
+});
+
 const holdSchema = z.object({
   id: z.number(),
   roomId: z.number().nullable(),
+  categoryId: z.number().nullable(),
   userId: z.number().nullable(),
   from: z.number().nullable(),
   to: z.number().nullable(),
@@ -188,6 +212,21 @@ export function complianceRoutes(control?: ComplianceControl): AnyRoute[] {
       auth: 'admin',
       response: { status: 200, description: 'What the purge did.', schema: purgeSchema },
       handler: ({ actor }) => purgeNow(actor, worker()),
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/v1/retention/purge',
+      summary:
+        "Purge chat-store messages past their category's retention period now (administrators)",
+      description:
+        "Deletes, in batches, messages and files older than their category's `retentionDays` (with their search data), except what an active legal hold covers; a hold on a category or room stops all purging there. Each batch is captured as MESSAGES_PURGED per room. Also runs every PERCH_RETENTION_INTERVAL_MS (hourly). Answers 503 compliance_unavailable when the holds cannot be read.",
+      tags: ['compliance'],
+      auth: 'admin',
+      audit: 'retention.purge',
+      body: retentionPurgeInputSchema.optional(),
+      response: { status: 200, description: 'What the purge did.', schema: retentionResultSchema },
+      handler: ({ domain, actor, body }) =>
+        purgeRetentionNow(domain, actor, () => worker().listHolds(false), body),
     }),
     defineRoute({
       method: 'GET',
