@@ -340,3 +340,48 @@ export class HoldNotFoundError extends NotFoundError {
     super('hold_not_found', `no active legal hold ${id}`);
   }
 }
+
+/** A store named by a URL could not be reached or opened (a down server, a wrong address). */
+export class StoreUnreachableError extends PerchError {
+  constructor(store: string, detail: string) {
+    super('store_unreachable', 503, `cannot reach the store ${store}: ${detail}`, { store });
+  }
+}
+
+/** A store was migrated by a newer Perch: no downgrades. */
+export class StoreTooNewError extends PerchError {
+  constructor(store: string, unknown: string[]) {
+    super(
+      'store_too_new',
+      409,
+      `${store} was migrated by a newer Perch (migrations ${unknown.join(', ')}); upgrade Perch instead`,
+      { store, unknown },
+    );
+  }
+}
+
+/** A topology file has problems; `details.problems` lists each with its place in the file. */
+export class TopologyInvalidError extends PerchError {
+  constructor(file: string, problems: { path: string; message: string; line?: number }[]) {
+    super(
+      'topology_invalid',
+      400,
+      `${file} has ${problems.length} problem${problems.length === 1 ? '' : 's'}`,
+      { file, problems },
+    );
+  }
+}
+
+/** No topology was published in this store (`perch topology publish` first). */
+export class TopologyNotPublishedError extends NotFoundError {
+  constructor(store: string) {
+    super('topology_not_published', `no topology is published in ${store}`);
+  }
+}
+
+/** `perch serve --topology` names a host or front end that the topology does not have, or several. */
+export class TopologyFrontEndError extends PerchError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('topology_front_end', 400, message, details);
+  }
+}

@@ -18,6 +18,7 @@ import { registerRoleCommands } from './role.js';
 import { registerRoomCommands } from './room.js';
 import { registerSessionCommands } from './session.js';
 import { registerTestCommands } from './test-message.js';
+import { registerTopologyCommands } from './topology.js';
 import { registerUserCommands } from './user.js';
 
 /** Adds the admin command groups to the `perch` program, in the order `--help` lists them. */
@@ -37,6 +38,7 @@ export function registerAdminCommands(program: Command): void {
   registerDbCommands(program);
   registerDataCommands(program);
   registerPoolCommands(program);
+  registerTopologyCommands(program);
   registerTestCommands(program);
   registerAuditCommands(program);
 }

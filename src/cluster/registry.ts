@@ -64,6 +64,14 @@ export class PgPoolRegistry implements PoolRegistry {
     );
   }
 
+  /** Creates a pool's row (no active set chosen) unless it exists: `perch topology publish`. */
+  async define(pool: string, now: number): Promise<void> {
+    await this.db.query(
+      'INSERT INTO pools (name, active_servers, updated_at) VALUES ($1, NULL, $2) ON CONFLICT (name) DO NOTHING',
+      [pool, now],
+    );
+  }
+
   /** Writes a heartbeat with the current load; false if another process took the name over. */
   async beat(
     pool: string,

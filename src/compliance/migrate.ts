@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { StoreTooNewError } from '../errors.js';
 import type { Dialect } from '../store/store.js';
 import { complianceMigrations } from './migrations/index.js';
 
@@ -21,9 +22,7 @@ export async function runComplianceMigrations(
   const known = Object.keys(complianceMigrations).sort();
   const unknown = [...done].filter((id) => !known.includes(id));
   if (unknown.length > 0) {
-    throw new Error(
-      `compliance store was migrated by a newer Perch (unknown migrations ${unknown.join(', ')}); upgrade Perch`,
-    );
+    throw new StoreTooNewError('the compliance store', unknown);
   }
   const applied: string[] = [];
   for (const id of known) {

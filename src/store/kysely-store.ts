@@ -51,6 +51,7 @@ import type {
   PrincipalKind,
   PrincipalPatch,
   PrincipalReferences,
+  PublishedTopology,
   Room,
   RoomPatch,
   RoomRole,
@@ -1648,6 +1649,41 @@ export class KyselyOps implements StoreOps {
       .where('id', '=', id)
       .executeTakeFirst();
     return n(res.numDeletedRows) > 0;
+  }
+
+  // ---------------------------------------------------------------- published topology
+
+  async getPublishedTopology(): Promise<PublishedTopology | undefined> {
+    const row = await this.db
+      .selectFrom('topology')
+      .selectAll()
+      .orderBy('revision', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row
+      ? {
+          revision: n(row.revision),
+          digest: row.digest,
+          document: row.document,
+          publishedAt: n(row.published_at),
+        }
+      : undefined;
+  }
+
+  async publishTopology(
+    t: { digest: string; document: string },
+    now: number,
+  ): Promise<PublishedTopology> {
+    const last = await this.db
+      .selectFrom('topology')
+      .select((eb) => eb.fn.max('revision').as('revision'))
+      .executeTakeFirst();
+    const revision = n(last?.revision ?? 0) + 1;
+    await this.db
+      .insertInto('topology')
+      .values({ revision, digest: t.digest, document: t.document, published_at: now })
+      .execute();
+    return { revision, digest: t.digest, document: t.document, publishedAt: now };
   }
 
   // ---------------------------------------------------------------- data archive

@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { StoreTooNewError } from '../errors.js';
 import { migrations } from './migrations/index.js';
 import type { Dialect } from './store.js';
 
@@ -18,9 +19,7 @@ export async function runMigrations(db: Kysely<unknown>, dialect: Dialect): Prom
   const known = Object.keys(migrations).sort();
   const unknown = [...done].filter((id) => !known.includes(id));
   if (unknown.length > 0) {
-    throw new Error(
-      `store was migrated by a newer Perch (unknown migrations ${unknown.join(', ')}); upgrade Perch`,
-    );
+    throw new StoreTooNewError('the chat store', unknown);
   }
   const applied: string[] = [];
   for (const id of known) {

@@ -185,6 +185,15 @@ export interface TopicFeedTable {
   updated_at: number;
 }
 
+/** A published topology (migration 006); the highest revision is the current one. */
+export interface TopologyTable {
+  revision: number;
+  digest: string;
+  /** The topology as JSON, store passwords removed. */
+  document: string;
+  published_at: number;
+}
+
 /** One admin API call (migration 002). */
 export interface AdminAuditTable {
   id: Generated<number>;
@@ -238,4 +247,5 @@ export interface Database {
   topic_feeds: TopicFeedTable;
   pool_events: PoolEventTable;
   pool_event_head: PoolEventHeadTable;
+  topology: TopologyTable;
 }

@@ -568,6 +568,20 @@ export interface StoreOps {
   ): Promise<TopicFeed | undefined>;
   /** Deletes one of the user's feeds; false when there was none. */
   deleteTopicFeed(userId: number, id: number): Promise<boolean>;
+  // published topology (perch topology publish/get)
+  /** The newest published topology, or undefined when none was published here. */
+  getPublishedTopology(): Promise<PublishedTopology | undefined>;
+  /** Records a topology as the next revision; returns it. */
+  publishTopology(t: { digest: string; document: string }, now: number): Promise<PublishedTopology>;
+}
+
+/** A topology as `perch topology publish` recorded it. */
+export interface PublishedTopology {
+  revision: number;
+  digest: string;
+  /** JSON, store passwords removed. */
+  document: string;
+  publishedAt: number;
 }
 
 export interface Store extends StoreOps {

@@ -5,6 +5,7 @@ import * as m002 from './002-admin-audit.js';
 import * as m003 from './003-topic-feeds.js';
 import * as m004 from './004-front-ends.js';
 import * as m005 from './005-category-retention.js';
+import * as m006 from './006-topology.js';
 import * as m007 from './007-pool-events.js';
 import * as m008 from './008-fts-rooms.js';
 
@@ -19,6 +20,7 @@ export const migrations: Record<string, Migration> = {
   '003': m003,
   '004': m004,
   '005': m005,
+  '006': m006,
   '007': m007,
   '008': m008,
 };
