@@ -159,7 +159,12 @@ export async function createAppContext(
         })
       : undefined;
   const admission = () => frontEnd?.admission();
+  const tls =
+    config.tlsCertFile !== undefined && config.tlsKeyFile !== undefined
+      ? { cert: fs.readFileSync(config.tlsCertFile), key: fs.readFileSync(config.tlsKeyFile) }
+      : undefined;
   const http = await buildHttpApp({
+    tls,
     domain,
     config,
     log,
@@ -221,7 +226,8 @@ export async function createAppContext(
         const { address: host, port } =
           typeof a === 'object' && a ? a : { address: config.host, port: config.port };
         const shown = host.includes(':') ? `[${host}]` : host;
-        await frontEnd.register(config.publicUrl ?? `http://${shown}:${port}`);
+        const scheme = tls ? 'https' : 'http';
+        await frontEnd.register(config.publicUrl ?? `${scheme}://${shown}:${port}`);
       }
       compliance.start();
       retention.start();

@@ -183,6 +183,18 @@ export const configSchema = z.object({
     .describe(
       'PERCH_POOL_HEARTBEAT_MS: how often a front end records its heartbeat, re-reads the active set and checks its rooms for missed posts; three missed beats show it unreachable.',
     ),
+  tlsCertFile: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'PERCH_TLS_CERT_FILE: PEM certificate (chain) file; with PERCH_TLS_KEY_FILE the server serves HTTPS and WSS only.',
+    ),
+  tlsKeyFile: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('PERCH_TLS_KEY_FILE: PEM private key of PERCH_TLS_CERT_FILE (keep it owner-only).'),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -211,6 +223,8 @@ export const envNames: Record<keyof Config, string> = {
   publicUrl: 'PERCH_PUBLIC_URL',
   poolHeartbeatMs: 'PERCH_POOL_HEARTBEAT_MS',
   fileStoreDir: 'PERCH_FILE_STORE_DIR',
+  tlsCertFile: 'PERCH_TLS_CERT_FILE',
+  tlsKeyFile: 'PERCH_TLS_KEY_FILE',
 };
 
 /** Reads the PERCH_* variables (and nothing else) from an environment. */
@@ -234,13 +248,21 @@ export function toConfig(raw: Partial<Record<keyof Config, unknown>>): Config {
     });
     throw new ValidationError(`invalid configuration: ${problems.join('; ')}`, { problems });
   }
-  const poolProblem = checkPool(parsed.data);
+  const poolProblem = checkPool(parsed.data) ?? checkTls(parsed.data);
   if (poolProblem) {
     throw new ValidationError(`invalid configuration: ${poolProblem}`, {
       problems: [poolProblem],
     });
   }
   return { ...parsed.data, dataDir: path.resolve(parsed.data.dataDir) };
+}
+
+/** A certificate goes with its key. */
+function checkTls(c: Config): string | undefined {
+  if ((c.tlsCertFile === undefined) !== (c.tlsKeyFile === undefined)) {
+    return 'PERCH_TLS_CERT_FILE and PERCH_TLS_KEY_FILE go together';
+  }
+  return undefined;
 }
 
 /** A front end of a pool names both its pool and itself, and shares a PostgreSQL store. */

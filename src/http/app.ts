@@ -57,6 +57,8 @@ export interface HttpAppOptions {
   maxUploadBytes?: number;
   /** The compliance worker behind /api/v1/compliance/status and /run. */
   compliance?: ComplianceControl;
+  /** Certificate and key (PEM): the server speaks HTTPS (and WSS) only. */
+  tls?: { cert: Buffer; key: Buffer };
   /** Set on a front end of an Enterprise Edition pool: /api/v1/pools and idle refusal. */
   pool?: {
     registry: PoolRegistry;
@@ -95,7 +97,11 @@ export function apiRoutes(
 export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstance> {
   const { domain, log } = opts;
   const maxUpload = opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
+  // With a certificate the one listener is an https.Server; the WebSocket server attaches to its
+  // upgrade event exactly as to an http.Server's. The instance type is the http one: nothing here
+  // depends on which.
   const app = Fastify({
+    ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
     loggerInstance: log.child({ subsystem: 'http' }) as FastifyBaseLogger,
     bodyLimit: opts.config.maxFrameBytes,
     // Ids are in the path; a trailing slash is the same resource.

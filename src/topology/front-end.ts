@@ -1,0 +1,75 @@
+import type { Config } from '../config/config.js';
+import { TopologyFrontEndError } from '../errors.js';
+import type { Topology, TopologyFrontEnd, TopologyPool } from './schema.js';
+
+/** A front end of a topology and the configuration it gives the server. */
+export interface TopologyFrontEndConfig {
+  pool: TopologyPool;
+  frontEnd: TopologyFrontEnd;
+  /** Raw config values, as readEnv() gives them: PERCH_* variables override them. */
+  settings: Partial<Record<keyof Config, string>>;
+}
+
+/**
+ * The front end that `perch serve --topology F --host H [--front-end N]` runs: the one on host H
+ * (or named N), with its pool's stores, file store and TLS files, its port and bind address. A
+ * host with several front ends needs --front-end. Standard pools run as Standard Edition.
+ */
+export function frontEndFromTopology(
+  topology: Topology,
+  select: { host?: string; frontEnd?: string },
+): TopologyFrontEndConfig {
+  const all = topology.pools.flatMap((pool) =>
+    pool.frontEnds.map((frontEnd) => ({ pool, frontEnd })),
+  );
+  const found = all.filter(
+    ({ frontEnd }) =>
+      (select.host === undefined || frontEnd.host.toLowerCase() === select.host.toLowerCase()) &&
+      (select.frontEnd === undefined || frontEnd.name === select.frontEnd),
+  );
+  const list = all.map(({ frontEnd: f }) => `${f.name} on ${f.host}`).join(', ');
+  if (found.length === 0) {
+    const asked = [
+      select.host === undefined ? undefined : `host ${select.host}`,
+      select.frontEnd === undefined ? undefined : `front end ${select.frontEnd}`,
+    ]
+      .filter(Boolean)
+      .join(' and ');
+    throw new TopologyFrontEndError(`the topology has no ${asked} (it has ${list})`, {
+      frontEnds: all.map(({ frontEnd: f }) => ({ name: f.name, host: f.host })),
+    });
+  }
+  if (found.length > 1) {
+    throw new TopologyFrontEndError(
+      `host ${select.host} runs ${found.length} front ends (${found.map((f) => f.frontEnd.name).join(', ')}); name one with --front-end`,
+      { frontEnds: found.map(({ frontEnd: f }) => f.name) },
+    );
+  }
+  const { pool, frontEnd } = found[0]!;
+  const store = (name: string | undefined) => topology.stores.find((s) => s.name === name)?.url;
+  const scheme = pool.tls ? 'https' : 'http';
+  const hostInUrl = frontEnd.host.includes(':') ? `[${frontEnd.host}]` : frontEnd.host;
+  const settings: Partial<Record<keyof Config, string>> = {
+    host: frontEnd.address,
+    port: String(frontEnd.port),
+    storeUrl: store(pool.chatStore),
+    complianceStoreUrl: store(pool.complianceStore),
+    dataDir: frontEnd.dataDir,
+    tlsCertFile: pool.tls?.cert,
+    tlsKeyFile: pool.tls?.key,
+    ...(pool.edition === 'enterprise'
+      ? {
+          pool: pool.name,
+          frontEnd: frontEnd.name,
+          publicUrl: frontEnd.publicUrl ?? `${scheme}://${hostInUrl}:${frontEnd.port}`,
+        }
+      : {}),
+  };
+  if (pool.fileStore !== undefined) {
+    (settings as Record<string, string>).fileStoreDir = pool.fileStore;
+  }
+  for (const key of Object.keys(settings) as (keyof Config)[]) {
+    if (settings[key] === undefined) delete settings[key];
+  }
+  return { pool, frontEnd, settings };
+}
