@@ -40,7 +40,9 @@ async function postgresVersion(connectionString: string): Promise<number> {
   client.on('error', () => {});
   await client.connect();
   try {
-    const r = await client.query<{ v: string }>('SHOW server_version_num');
+    const r = await client.query<{ v: string }>(
+      "SELECT current_setting('server_version_num') AS v",
+    );
     return Number(r.rows[0]!.v);
   } finally {
     await client.end().catch(() => {});

@@ -265,7 +265,9 @@ export function checkTopologyRules(value: unknown): (TopologyProblem & { key?: s
         ['complianceStore', compliance],
         ['backupStore', backup],
       ] as const) {
-        if (store && str(store.url) !== undefined && !isPostgres(str(store.url))) {
+        const url = str(store?.url);
+        // A store URL that does not parse is reported by the schema already.
+        if (url !== undefined && storeIdentity(url) !== undefined && !isPostgres(url)) {
           problem(
             'edition',
             at(field),
