@@ -35,8 +35,13 @@ export function topologyRecord(topology: Topology): { document: string; digest: 
     ...topology,
     stores: topology.stores.map((s) => ({ ...s, url: redact(s.url) })),
   };
-  const document = JSON.stringify(canonical(safe));
-  return { document, digest: crypto.createHash('sha256').update(document).digest('hex') };
+  // Kept in the file's order for people; the digest is over sorted keys, so order never matters.
+  const document = JSON.stringify(safe);
+  const digest = crypto
+    .createHash('sha256')
+    .update(JSON.stringify(canonical(safe)))
+    .digest('hex');
+  return { document, digest };
 }
 
 /**

@@ -11,6 +11,8 @@ export interface ConnectOptions {
   headers?: Record<string, string>;
   /** Deadline for the connection to open; default 15000 ms. */
   timeoutMs?: number;
+  /** For wss:// to a server whose certificate a test made: the certificate to trust (PEM). */
+  ca?: string | Buffer;
 }
 
 export interface CloseInfo {
@@ -55,7 +57,10 @@ const closeDeadlineMs = 15_000;
 /** Opens a WebSocket to wsUrl and resolves once it is open. */
 export async function connect(wsUrl: string, opts: ConnectOptions = {}): Promise<WsClient> {
   const timeoutMs = opts.timeoutMs ?? defaultTimeoutMs;
-  const socket = new WebSocket(wsUrl, { headers: opts.headers ?? {} });
+  const socket = new WebSocket(wsUrl, {
+    headers: opts.headers ?? {},
+    ...(opts.ca === undefined ? {} : { ca: opts.ca }),
+  });
   const client = new Client(socket);
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
