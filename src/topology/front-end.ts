@@ -57,6 +57,7 @@ export function frontEndFromTopology(
     dataDir: frontEnd.dataDir,
     tlsCertFile: pool.tls?.cert,
     tlsKeyFile: pool.tls?.key,
+    fileStoreDir: pool.fileStore,
     ...(pool.edition === 'enterprise'
       ? {
           pool: pool.name,
@@ -65,9 +66,6 @@ export function frontEndFromTopology(
         }
       : {}),
   };
-  if (pool.fileStore !== undefined) {
-    (settings as Record<string, string>).fileStoreDir = pool.fileStore;
-  }
   for (const key of Object.keys(settings) as (keyof Config)[]) {
     if (settings[key] === undefined) delete settings[key];
   }
