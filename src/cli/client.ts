@@ -1,5 +1,6 @@
 import { ApiError, CliError, UsageError } from './errors.js';
 import { credentialsPath, readCredentials } from './credentials.js';
+import { stdio } from './output.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
 
@@ -57,19 +58,86 @@ export async function resolveToken(
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
-/** A small JSON client for the HTTP API; every failure becomes an ApiError or a CliError. */
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** The active front ends an idle one named in its `front_end_idle` refusal. */
+function activeFrontEnds(err: ApiError): { name: string; url: string }[] {
+  const active = err.details?.active;
+  if (!Array.isArray(active)) return [];
+  return active.flatMap((a: unknown) => {
+    const { name, url } = (a ?? {}) as { name?: unknown; url?: unknown };
+    if (typeof name !== 'string' || typeof url !== 'string') return [];
+    try {
+      return [{ name, url: normalizeServer(url) }];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/**
+ * A small JSON client for the HTTP API; every failure becomes an ApiError or a CliError. Turned
+ * away by an idle front end of a pool, it retries against the active front ends it named (saying
+ * so on stderr) and keeps using the one that answered.
+ */
 export class ApiClient {
+  private current: string;
+
   constructor(
-    readonly server: string,
+    server: string,
     private readonly token?: string,
-  ) {}
+  ) {
+    this.current = server;
+  }
+
+  /** The server this client talks to (an active front end once an idle one turned it away). */
+  get server(): string {
+    return this.current;
+  }
 
   async request<T = unknown>(
-    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    method: Method,
     path: string,
     opts: { query?: Query; body?: unknown; token?: string } = {},
   ): Promise<T> {
-    const url = new URL(`${this.server}/api/v1${path}`);
+    try {
+      return await this.send<T>(this.current, method, path, opts);
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.code !== 'front_end_idle') throw err;
+      const idle = this.current;
+      const candidates = activeFrontEnds(err).filter((a) => a.url !== idle);
+      let last: unknown = err;
+      for (const a of candidates) {
+        stdio.err(
+          `perch: ${idle} is an idle front end of its pool; retrying against the active front end ${a.name} (${a.url})`,
+        );
+        try {
+          const answer = await this.send<T>(a.url, method, path, opts);
+          this.current = a.url;
+          return answer;
+        } catch (again) {
+          // Unreachable or idle too: try the next one it named.
+          if (
+            !(again instanceof CliError && again.code === 'unreachable') &&
+            !(again instanceof ApiError && again.code === 'front_end_idle')
+          ) {
+            this.current = a.url;
+            throw again;
+          }
+          last = again;
+        }
+      }
+      throw last;
+    }
+  }
+
+  private async send<T>(
+    server: string,
+    method: Method,
+    path: string,
+    opts: { query?: Query; body?: unknown; token?: string },
+  ): Promise<T> {
+    const url = new URL(`${server}/api/v1${path}`);
     for (const [k, v] of Object.entries(opts.query ?? {})) {
       if (v !== undefined) url.searchParams.set(k, String(v));
     }
@@ -88,7 +156,7 @@ export class ApiClient {
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       const why = cause?.code ?? cause?.message ?? (err as Error).message;
-      throw new CliError('unreachable', `cannot reach ${this.server}: ${why}`);
+      throw new CliError('unreachable', `cannot reach ${server}: ${why}`);
     }
     const text = await res.text();
     let body: unknown = undefined;

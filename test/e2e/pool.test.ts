@@ -237,6 +237,26 @@ describe('Enterprise Edition pool: four front ends on one PostgreSQL store', () 
     assert.equal(answer.status, 503);
     assert.equal((answer.body.error as { code: string }).code, 'front_end_idle');
 
+    // The CLI pointed at idle fe4 signs in there (sign-in is served), then moves its request on
+    // to an active front end by itself and says so on stderr.
+    const viaIdle = cliFor(fe4, configHome);
+    const idleLogin = await viaIdle(['login', '--user', 'admin', '--password-stdin'], {
+      input: adminPassword,
+    });
+    assert.equal(idleLogin.code, 0, idleLogin.stderr);
+    const moved = await viaIdle(['room', 'get', '--json']);
+    assert.equal(moved.code, 0, moved.stderr);
+    assert.match(
+      moved.stderr,
+      new RegExp(`${fe4.url} is an idle front end .*active front end fe1 \\(${fe.fe1!.url}\\)`),
+    );
+    const listed = JSON.parse(moved.stdout) as { id: number }[];
+    const rooms = await admin.ok<{ id: number }[]>('GET', '/api/v1/admin/rooms');
+    assert.deepEqual(
+      listed.map((r) => r.id),
+      rooms.map((r) => r.id),
+    );
+
     // fe3 goes idle: its connected client stays and still gets posts; new sessions are refused.
     const roomId = await room();
     const c = await client('fe3', 'carol');
