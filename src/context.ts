@@ -171,7 +171,11 @@ export async function createAppContext(
     webRoot: opts.webRoot,
     compliance,
     edition: frontEnd ? 'enterprise' : 'standard',
-    pool: frontEnd && { registry: frontEnd.registry, admission },
+    pool: frontEnd && {
+      registry: frontEnd.registry,
+      admission,
+      origins: () => frontEnd.origins(),
+    },
     health: async () => {
       await store.getSettings();
       const checks: Record<string, unknown> = {

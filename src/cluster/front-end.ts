@@ -135,6 +135,19 @@ export class PoolFrontEnd {
     return new FrontEndIdleError(this.name, active);
   }
 
+  /** The origins (scheme://host:port) of every front end registered in the pool. */
+  origins(): string[] {
+    const out = new Set<string>();
+    for (const url of this.active?.urls.values() ?? []) {
+      try {
+        out.add(new URL(url).origin);
+      } catch {
+        // A malformed URL names no origin.
+      }
+    }
+    return [...out];
+  }
+
   private async beat(): Promise<void> {
     try {
       const mine = await this.registry.beat(

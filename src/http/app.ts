@@ -64,6 +64,11 @@ export interface HttpAppOptions {
     registry: PoolRegistry;
     /** The error refusing client requests (this front end is idle), or undefined. */
     admission(): PerchError | undefined;
+    /**
+     * Origins of the pool's front ends: a web client loaded from one calls the API of another
+     * when its own is idle (CORS here, connect-src in its page's policy).
+     */
+    origins(): string[];
   };
 }
 
@@ -165,6 +170,21 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
 
   const pool = opts.pool;
   if (pool) {
+    // Cross-origin API calls from the pool's other front ends' pages. The session token travels
+    // in the Authorization header (never a cookie), so no credentials mode is needed.
+    app.addHook('onRequest', async (request, reply) => {
+      const origin = request.headers.origin;
+      if (!origin || !request.url.startsWith('/api/') || !pool.origins().includes(origin)) return;
+      reply.header('access-control-allow-origin', origin);
+      reply.header('vary', 'origin');
+      if (request.method !== 'OPTIONS') return;
+      await reply
+        .code(204)
+        .header('access-control-allow-methods', 'GET, POST, PUT, PATCH, DELETE')
+        .header('access-control-allow-headers', 'authorization, content-type, accept')
+        .header('access-control-max-age', '600')
+        .send();
+    });
     // An idle front end of a pool serves no chat: clients get front_end_idle naming active ones.
     app.addHook('onRequest', async (request) => {
       if (!request.url.startsWith('/api/') || idleExempt.test(request.url)) return;
@@ -175,7 +195,10 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
 
   const site: StaticSite | undefined =
     opts.webRoot !== undefined && fs.existsSync(opts.webRoot)
-      ? staticSite(opts.webRoot, { frameSources: () => addinOrigins(domain) })
+      ? staticSite(opts.webRoot, {
+          frameSources: () => addinOrigins(domain),
+          connectSources: () => pool?.origins() ?? [],
+        })
       : undefined;
 
   app.setNotFoundHandler(async (request, reply) => {

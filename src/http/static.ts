@@ -24,11 +24,15 @@ const contentTypes: Record<string, string> = {
  * The web client's policy: its own scripts, styles and sockets only; nobody may frame it. It may
  * frame only the given origins (the registered add-ins' origins), or nothing.
  */
-export function webCsp(frameSources: readonly string[] = []): string {
+export function webCsp(
+  frameSources: readonly string[] = [],
+  connectSources: readonly string[] = [],
+): string {
   const frames = frameSources.length > 0 ? frameSources.join(' ') : "'none'";
+  const connects = ["'self'", ...connectSources, 'ws:', 'wss:'].join(' ');
   return (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
-    "connect-src 'self' ws: wss:; font-src 'self'; object-src 'none'; base-uri 'none'; " +
+    `connect-src ${connects}; font-src 'self'; object-src 'none'; base-uri 'none'; ` +
     `form-action 'self'; frame-src ${frames}; frame-ancestors 'none'`
   );
 }
@@ -36,6 +40,11 @@ export function webCsp(frameSources: readonly string[] = []): string {
 export interface StaticSiteOptions {
   /** Origins the client may frame (add-in panes), read for every response: none by default. */
   frameSources?: () => Promise<string[]>;
+  /**
+   * Other origins the client may call (the other front ends of its pool, where it moves when
+   * its own is idle): none by default.
+   */
+  connectSources?: () => string[];
 }
 
 /** Paths the web client never owns: unknown ones there answer a JSON 404, not index.html. */
@@ -87,7 +96,7 @@ export function staticSite(root: string, opts: StaticSiteOptions = {}): StaticSi
       .header('content-type', type)
       .header('content-length', String(size))
       .header('cache-control', cache)
-      .header('content-security-policy', webCsp(frames))
+      .header('content-security-policy', webCsp(frames, opts.connectSources?.() ?? []))
       .send(handle.createReadStream());
   }
 

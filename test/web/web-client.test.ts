@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Locator, Page } from 'playwright-core';
+import { testCluster, type PostgresCluster } from '../harness/postgres.js';
 import { cleanup, startServer, type TestServer } from '../harness/server.js';
 import {
   Api,
@@ -835,3 +836,93 @@ async function tabTo(page: Page, target: Locator, back = false): Promise<void> {
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);
 }
+
+// Two front ends of an Enterprise Edition pool on a real PostgreSQL store, fe2 idle: the page
+// loaded from fe2 signs in there (sign-in is served), is refused a session (front_end_idle)
+// and carries on against fe1, the active one it was named, for the socket and the HTTP API.
+describe('web client on an idle front end of a pool', () => {
+  let cluster: PostgresCluster;
+  let db: { name: string; url: string };
+  const fe: TestServer[] = [];
+  let browser: Browser;
+  let roomId: number;
+  const adminPassword = 'Pw1!web-pool-admin';
+
+  function frontEnd(name: string): Promise<TestServer> {
+    return startServer({
+      storeUrl: db.url,
+      adminPassword,
+      startDeadlineMs: 90_000,
+      env: { PERCH_POOL: 'webpool', PERCH_FRONT_END: name, PERCH_POOL_HEARTBEAT_MS: '200' },
+    });
+  }
+
+  before(async () => {
+    ensureWebBuilt();
+    cluster = await testCluster();
+    db = await cluster.createDatabase();
+    fe.push(await frontEnd('fe1'));
+    fe.push(await frontEnd('fe2'));
+    browser = await launchChromium();
+    const admin = await Api.signIn(fe[0]!.url, 'admin', adminPassword);
+    await admin.call('POST', '/users', { login: 'alice', password: pw.alice });
+    await admin.call('POST', '/categories', { name: 'General', allowed: ['alice'] });
+    const room = await admin.call<{ id: number }>('POST', '/rooms', {
+      name: 'Pool lobby',
+      category: 'General',
+      privacy: 'open',
+    });
+    roomId = room.id;
+    await admin.call('PUT', '/pools/webpool/active-servers', { servers: ['fe1'] });
+    const alice = await Api.signIn(fe[1]!.url, 'alice', pw.alice);
+    // fe2 follows the active set within a heartbeat.
+    for (;;) {
+      const res = await fetch(`${fe[1]!.url}/api/v1/rooms`, {
+        headers: { authorization: `Bearer ${alice.token}` },
+      });
+      if (res.status === 503) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  });
+
+  after(async () => {
+    await browser?.close();
+    for (const s of fe) await cleanup(s);
+    if (db) await cluster.dropDatabase(db.name);
+  });
+
+  test('the page opened on the idle front end signs in and chats through the active one', async () => {
+    const { context, page } = await newPage(browser);
+    const sockets: string[] = [];
+    page.on('websocket', (ws) => sockets.push(ws.url()));
+    await signIn(page, fe[1]!.url, 'alice', pw.alice);
+    // The socket that is online is fe1's; the page is still fe2's.
+    assert.equal(new URL(page.url()).origin, fe[1]!.url);
+    assert.equal(sockets[0], `${fe[1]!.url.replace('http', 'ws')}/ws`);
+    assert.equal(sockets.at(-1), `${fe[0]!.url.replace('http', 'ws')}/ws`);
+
+    // The room (an HTTP read and a join) and a post through the page, then one through fe1.
+    await page.goto(`${fe[1]!.url}/rooms/${roomId}`);
+    await page.getByRole('heading', { name: 'Pool lobby' }).waitFor();
+    const composer = page.getByRole('textbox', { name: 'Message' });
+    await composer.fill('hello from the idle front end');
+    await composer.press('Enter');
+    await page
+      .locator('li[data-testid=message]', { hasText: 'hello from the idle front end' })
+      .waitFor();
+    const alice = await Api.signIn(fe[0]!.url, 'alice', pw.alice);
+    const { messages } = await alice.call<{ messages: { text: string }[] }>(
+      'GET',
+      `/rooms/${roomId}/messages`,
+    );
+    assert.deepEqual(
+      messages.map((m) => m.text),
+      ['hello from the idle front end'],
+    );
+    await alice.post(roomId, 'and back through fe1');
+    await page.locator('li[data-testid=message]', { hasText: 'and back through fe1' }).waitFor();
+    assert.deepEqual(await shownSeqs(page), [1, 2]);
+    assert.deepEqual(pageErrors(page), []);
+    await context.close();
+  });
+});

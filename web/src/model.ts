@@ -1,4 +1,4 @@
-import { api, ApiError } from './api.js';
+import { activeServers, api, ApiError } from './api.js';
 import {
   countMessage,
   joinRequests,
@@ -95,6 +95,8 @@ export interface State {
 export class Model {
   state: State;
   private socket: ChatSocket | null = null;
+  /** The front end the HTTP API calls go to: '' (the page's own) or an active one of its pool. */
+  private server = '';
   private readonly listeners = new Set<() => void>();
   private readonly markedRead = new Map<number, number>();
 
@@ -200,8 +202,7 @@ export class Model {
     const session = this.state.session;
     if (!session || this.socket) return;
     if (session.expiresAt <= Date.now()) return this.reset('session_ended');
-    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
-    this.socket = new ChatSocket(url, session.token, {
+    this.socket = new ChatSocket(session.token, {
       status: (status, retryAt) => {
         if (status !== 'online' && status !== 'syncing') this.markJoinedFalse();
         this.update({ status, retryAt });
@@ -209,6 +210,9 @@ export class Model {
       ready: (auth) => this.resync(auth),
       event: (e) => this.onEvent(e),
       sessionEnded: (reason) => this.reset(reason),
+      server: (server) => {
+        this.server = server;
+      },
     });
     this.socket.start();
   }
@@ -224,9 +228,20 @@ export class Model {
     return this.socket.request(...args) as Promise<T>;
   }
 
-  /** Calls the HTTP API with the session's token. */
-  http<T>(method: string, path: string, body?: unknown): Promise<T> {
-    return api<T>(this.state.session?.token ?? null, method, path, body);
+  /**
+   * Calls the HTTP API with the session's token, on the server the socket signed in on. Refused
+   * by an idle front end of a pool, it asks an active one it named instead.
+   */
+  async http<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const token = this.state.session?.token ?? null;
+    try {
+      return await api<T>(token, method, path, body, this.server);
+    } catch (err) {
+      const [active] = activeServers(err);
+      if (active === undefined) throw err;
+      this.server = active;
+      return api<T>(token, method, path, body, active);
+    }
   }
 
   private markJoinedFalse(): void {
@@ -731,7 +746,8 @@ export class Model {
   /** A short-lived download URL for a file (the URL itself is the credential). */
   async fileLink(fileId: number): Promise<string> {
     const reply = await this.http<{ url: string }>('GET', `/files/${fileId}/link`);
-    return reply.url;
+    // The link is relative to the front end that signed it.
+    return `${this.server}${reply.url}`;
   }
 
   private replacePending(id: number, p: PendingPost): void {

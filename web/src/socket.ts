@@ -4,7 +4,7 @@ import {
   type ClientFrameType,
   type FrameOf,
 } from '../../src/protocol/frames.js';
-import { ApiError } from './api.js';
+import { activeServers, ApiError } from './api.js';
 import { backoffMs } from './logic.js';
 import type { AuthReply, ErrorBody, ServerEvent } from './types.js';
 
@@ -17,6 +17,11 @@ export interface SocketHandlers {
   event(event: ServerEvent): void;
   /** The token is no longer valid (signed out elsewhere, expired): the session is over. */
   sessionEnded(reason: string): void;
+  /**
+   * Signed in on this server: '' (the page's own) or another front end of the pool, which the
+   * HTTP calls should use too.
+   */
+  server(server: string): void;
 }
 
 type Fields<K extends ClientFrameType> = Omit<FrameOf<K>, 'type' | 'id'>;
@@ -26,13 +31,26 @@ interface Pending {
   reject(err: Error): void;
 }
 
+/** The WebSocket address of a server ('' is the page's own). */
+function socketUrl(server: string): string {
+  const base = server === '' ? location.origin : server;
+  return `${base.replace(/^http/, 'ws')}/ws`;
+}
+
 /**
  * The WebSocket connection: authenticates with the token, correlates requests and replies by id,
  * and reconnects with backoff whenever the connection drops, until stopped. Every outgoing frame
- * is checked against the server's own frame schema before it is sent.
+ * is checked against the server's own frame schema before it is sent. An idle front end of a
+ * pool refuses the session naming the active ones: the socket moves to one of them at once, and
+ * after a later lost connection tries the next one it knows (the page's own server last).
  */
 export class ChatSocket {
   private ws: WebSocket | null = null;
+  /** Servers to try; servers[current] is the one in use. */
+  private servers = [''];
+  private current = 0;
+  /** Refused by an idle front end: the close that follows moves on without waiting. */
+  private moving = false;
   private nextId = 1;
   private readonly pending = new Map<string, Pending>();
   private attempt = 0;
@@ -42,7 +60,6 @@ export class ChatSocket {
   status: ConnectionStatus = 'connecting';
 
   constructor(
-    private readonly url: string,
     private readonly token: string,
     private readonly on: SocketHandlers,
   ) {}
@@ -99,7 +116,7 @@ export class ChatSocket {
 
   private connect(): void {
     this.setStatus('connecting');
-    const ws = new WebSocket(this.url);
+    const ws = new WebSocket(socketUrl(this.servers[this.current] ?? ''));
     this.ws = ws;
     this.authed = false;
     ws.addEventListener('open', () => {
@@ -110,6 +127,13 @@ export class ChatSocket {
             this.stopped = true;
             this.on.sessionEnded('session_ended');
             ws.close();
+          }
+          const active = activeServers(err);
+          if (active.length > 0) {
+            // Any of them will do; spread the clients an idle front end turns away.
+            this.servers = [...new Set([...active, ''])];
+            this.current = Math.floor(Math.random() * active.length);
+            this.moving = true;
           }
           // Anything else: the close that follows schedules a retry.
         },
@@ -123,6 +147,7 @@ export class ChatSocket {
     if (ws !== this.ws) return;
     this.authed = true;
     this.attempt = 0;
+    this.on.server(this.servers[this.current] ?? '');
     this.setStatus('syncing');
     try {
       await this.on.ready(auth);
@@ -170,6 +195,14 @@ export class ChatSocket {
       this.on.sessionEnded(code === CloseCodes.chatDisabled ? 'chat_disabled' : 'session_ended');
       return;
     }
+    if (this.moving || code === CloseCodes.frontEndIdle) {
+      this.moving = false;
+      this.setStatus('connecting');
+      this.timer = setTimeout(() => this.connect(), 0);
+      return;
+    }
+    // Lost: the next known server (one front end of a pool may be down for good).
+    this.current = (this.current + 1) % this.servers.length;
     const delay = backoffMs(this.attempt++, Math.random());
     this.setStatus('offline', Date.now() + delay);
     this.timer = setTimeout(() => this.connect(), delay);
