@@ -334,6 +334,13 @@ export class ComplianceUnavailableError extends PerchError {
   }
 }
 
+/** No eDiscovery export file of that name on this server. */
+export class ExportNotFoundError extends NotFoundError {
+  constructor() {
+    super('export_not_found', 'no eDiscovery export of that name on this server');
+  }
+}
+
 /** No active legal hold with that id (never placed, or already released). */
 export class HoldNotFoundError extends NotFoundError {
   constructor(id: number) {

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import nodePath from 'node:path';
 import { ApiError, CliError, UsageError } from './errors.js';
 import { credentialsPath, readCredentials } from './credentials.js';
 import { stdio } from './output.js';
@@ -183,6 +185,37 @@ export class ApiClient {
       throw new ApiError('http_error', `HTTP ${res.status} ${res.statusText}`, res.status);
     }
     return body as T;
+  }
+
+  /** GETs a file and writes it to `file` (temp name, then renamed); API errors as request's. */
+  async download(path: string, file: string): Promise<void> {
+    const headers: Record<string, string> = {};
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    let res: Response;
+    try {
+      res = await fetch(`${this.server}/api/v1${path}`, {
+        headers,
+        signal: AbortSignal.timeout(600_000),
+      });
+    } catch (err) {
+      throw new CliError('unreachable', `cannot reach ${this.server}: ${(err as Error).message}`);
+    }
+    if (!res.ok) {
+      const body = (await res.json().catch(() => undefined)) as
+        { error?: { code?: unknown; message?: unknown } } | undefined;
+      const e = body?.error;
+      throw typeof e?.code === 'string'
+        ? new ApiError(
+            e.code,
+            typeof e.message === 'string' ? e.message : res.statusText,
+            res.status,
+          )
+        : new ApiError('http_error', `HTTP ${res.status} ${res.statusText}`, res.status);
+    }
+    await fs.promises.mkdir(nodePath.dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.part`;
+    await fs.promises.writeFile(tmp, Buffer.from(await res.arrayBuffer()), { mode: 0o600 });
+    await fs.promises.rename(tmp, file);
   }
 
   get<T = unknown>(path: string, query?: Query): Promise<T> {

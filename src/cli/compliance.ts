@@ -1,5 +1,6 @@
+import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { signedInClient, type ServerOptions } from './client.js';
+import { seg, signedInClient, type ServerOptions } from './client.js';
 import {
   collect,
   confirm,
@@ -459,6 +460,7 @@ Example:
   interface SearchOptions extends FilterOptions {
     limit?: number;
     export?: 'xml' | 'jsonl';
+    out?: string;
   }
   filterOptions(
     serverCommand(
@@ -479,6 +481,7 @@ Example:
       'write every match to a file on the server instead: xml (Lync format) or jsonl',
       oneOf('xml', 'jsonl'),
     )
+    .option('--out <dir>', 'with --export: download the file into this local folder')
     .addHelpText(
       'after',
       `
@@ -505,13 +508,26 @@ Examples:
       const body = await criteria(api, opts);
       if (types.length > 0) body.types = types;
       if (opts.text !== undefined) body.text = opts.text;
+      if (opts.out !== undefined && opts.export === undefined) {
+        throw new UsageError('--out needs --export xml|jsonl');
+      }
       if (opts.export !== undefined) {
-        const r = await api.request<{ path: string; records: number }>(
+        const r = await api.request<{ file: string; path: string; records: number }>(
           'POST',
           '/compliance/export',
           { body: { ...body, format: opts.export } },
         );
-        emit(opts.json, r, () => `Exported ${r.records} records to ${r.path}`);
+        if (opts.out === undefined) {
+          emit(opts.json, r, () => `Exported ${r.records} records to ${r.path}`);
+          return;
+        }
+        const local = path.resolve(opts.out, r.file);
+        await api.download(`/compliance/exports/${seg(r.file)}`, local);
+        emit(
+          opts.json,
+          { ...r, downloaded: local },
+          () => `Downloaded ${r.records} records to ${local}`,
+        );
         return;
       }
       if (opts.limit !== undefined) body.limit = opts.limit;

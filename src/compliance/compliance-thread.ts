@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { readComplianceConfig } from '../domain/compliance/config.js';
 import { ComplianceUnavailableError } from '../errors.js';
@@ -7,7 +8,12 @@ import type { StoreLocation } from '../store/store-url.js';
 import type { ExportResult, SearchResult } from './ediscovery.js';
 import type { ComplianceThreadData, FromThread, ToThread } from './thread-protocol.js';
 import type { Hold, NewHold, RecordQuery } from './types.js';
-import type { ComplianceStatus, PurgeResult, WorkerThreadStatus } from './worker.js';
+import {
+  EDISCOVERY_FOLDER,
+  type ComplianceStatus,
+  type PurgeResult,
+  type WorkerThreadStatus,
+} from './worker.js';
 
 export interface ComplianceThreadOptions {
   /** The main thread's chat store: takes the outbox deletes, answers the status while the thread is down. */
@@ -203,6 +209,11 @@ export class ComplianceThread {
     format: 'xml' | 'jsonl',
   ): Promise<ExportResult> {
     return this.call('exportRecords', q, format);
+  }
+
+  /** Where an eDiscovery export file of this name is (whether or not it exists). */
+  exportPath(file: string): string {
+    return path.join(this.o.outputRoot, EDISCOVERY_FOLDER, file);
   }
 
   /** The worker's status, or (while the thread is restarting) what the main thread knows. */

@@ -1,4 +1,5 @@
 // perch compliance status, search/export, hold and purge, as child processes against a real server.
+import crypto from 'node:crypto';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, test } from 'node:test';
@@ -241,4 +242,20 @@ test('category retention: set, shown, purged now with category holds respected',
     admin('PATCH', '/categories/Matters', { retentionDays: 'soon' }),
     /400 .*invalid_request/,
   );
+});
+
+test('search --export --out downloads the export file over HTTP', async () => {
+  const out = await tempDir('perch-cli-export-');
+  try {
+    const r = await cli.json<{ file: string; downloaded: string; records: number; sha256: string }>(
+      ['compliance', 'search', '--user', 'alice', '--export', 'jsonl', '--out', out],
+    );
+    const data = fs.readFileSync(r.downloaded);
+    assert.equal(data.toString('utf8').trim().split('\n').length, r.records);
+    assert.equal(crypto.createHash('sha256').update(data).digest('hex'), r.sha256);
+    const admin = await httpAs(server, 'admin', server.adminPassword);
+    await assert.rejects(admin('GET', '/compliance/exports/..%2Fcompliance.db'), /404/);
+  } finally {
+    await cleanup(out);
+  }
 });

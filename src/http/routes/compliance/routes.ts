@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { z } from 'zod';
 import type { ComplianceThread } from '../../../compliance/compliance-thread.js';
 import {
@@ -22,7 +23,7 @@ import {
   retentionPurgeInputSchema,
 } from '../../../domain/categories/retention.js';
 import { requireAdmin } from '../../../domain/directory/commands.js';
-import { ComplianceUnavailableError } from '../../../errors.js';
+import { ComplianceUnavailableError, ExportNotFoundError } from '../../../errors.js';
 import { defineRoute, type AnyRoute } from '../../registry.js';
 
 /** What the routes need from the compliance worker. */
@@ -36,7 +37,11 @@ export type ComplianceControl = Pick<
   | 'listHolds'
   | 'search'
   | 'exportRecords'
+  | 'exportPath'
 >;
+
+/** The names exportRecords gives its files; anything else (a path) is refused. */
+const exportFileName = /^ediscovery-\d{8}T\d{6}Z-[0-9a-f]{8}\.(xml|jsonl)$/;
 
 const purgeSchema = z.object({
   retentionDays: z.number().nullable(),
@@ -287,6 +292,39 @@ export function complianceRoutes(control?: ComplianceControl): AnyRoute[] {
       body: exportInputSchema,
       response: { status: 201, description: 'The file written.', schema: exportResultSchema },
       handler: ({ domain, actor, body }) => exportCompliance(domain, actor, worker(), body),
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/v1/compliance/exports/:file',
+      summary: 'eDiscovery: download an export file (administrators)',
+      description:
+        'The `file` that POST /api/v1/compliance/export answered, from the front end that wrote it. `404 export_not_found` for any other name.',
+      tags: ['compliance'],
+      auth: 'admin',
+      params: z.object({ file: z.string().min(1).max(200) }),
+      response: {
+        status: 200,
+        description: 'The export file (XML or JSON lines), as an attachment.',
+        contentType: 'application/octet-stream',
+      },
+      handler: async ({ actor, params, reply }) => {
+        requireAdmin(actor);
+        if (!exportFileName.test(params.file)) throw new ExportNotFoundError();
+        const handle = await fs.promises.open(worker().exportPath(params.file), 'r').catch(() => {
+          throw new ExportNotFoundError();
+        });
+        const { size } = await handle.stat();
+        return reply
+          .code(200)
+          .header(
+            'content-type',
+            params.file.endsWith('.xml') ? 'application/xml' : 'application/x-ndjson',
+          )
+          .header('content-length', String(size))
+          .header('content-disposition', `attachment; filename="${params.file}"`)
+          .header('cache-control', 'private, no-store')
+          .send(handle.createReadStream());
+      },
     }),
   ];
 }
