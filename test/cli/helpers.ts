@@ -44,10 +44,10 @@ let built: string | undefined;
 
 /**
  * The compiled entry point for the current sources, building it first when no build of exactly
- * these sources exists. Builds go to a temporary folder renamed into place, so that test files
+ * these sources exists (also the entry of servers started from the compiled build). Builds go to a temporary folder renamed into place, so that test files
  * running at once never see half a build.
  */
-function compiledEntry(): string {
+export function compiledEntry(): string {
   if (built) return built;
   const key = createHash('sha256').update(buildInputs().join('\n')).digest('hex').slice(0, 16);
   const dir = path.join(buildRoot, key);

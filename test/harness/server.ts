@@ -55,8 +55,13 @@ export interface StartServerOptions {
   env?: Record<string, string>;
   /** Interface to listen on; default 127.0.0.1. */
   host?: string;
-  /** Script to run instead of src/main.ts (for the harness's own tests). */
+  /** Script to run instead of src/main.ts (for the harness's own tests, or a compiled build). */
   entry?: string;
+  /**
+   * Runs `entry` with plain `node`, without the tsx loader: a compiled build (dist/main.js, as
+   * `npm start` runs it). Default false: the entry is loaded through tsx.
+   */
+  plainNode?: boolean;
   /**
    * The chat store: `sqlite` (a file in the data dir) or `postgres` (a fresh database in this
    * test process's cluster, dropped by cleanup()). Default: PERCH_TEST_DIALECT, else sqlite.
@@ -141,6 +146,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<TestSe
       ...opts.env,
     },
     entry: opts.entry ?? defaultEntry,
+    plainNode: opts.plainNode ?? false,
     startDeadlineMs: opts.startDeadlineMs ?? startDeadlineMs,
     nodeOptions: opts.nodeOptions ?? [],
   });
@@ -166,6 +172,7 @@ interface ServerSettings {
   adminPassword: string;
   extraEnv: Record<string, string>;
   entry: string;
+  plainNode: boolean;
   startDeadlineMs: number;
   nodeOptions: string[];
 }
@@ -226,7 +233,8 @@ class ServerProcess implements TestServer {
     this.#starts += 1;
     if (this.#starts > 1) this.#log.append(`\n--- harness: restart #${this.#starts - 1} ---\n`);
 
-    const args = [...this.#settings.nodeOptions, '--import', 'tsx', this.#settings.entry, 'serve'];
+    const loader = this.#settings.plainNode ? [] : ['--import', 'tsx'];
+    const args = [...this.#settings.nodeOptions, ...loader, this.#settings.entry, 'serve'];
     const proc = spawn(process.execPath, args, {
       cwd: repoRoot,
       env: this.#env(),
