@@ -100,7 +100,7 @@ function chatTexts(): string[] {
     .map((r) => r.content);
 }
 
-test('SIGKILL of the lease holder: the survivor takes the lease over; every post exported once', async () => {
+test('SIGKILL of the lease holder: the survivor takes the lease over; every post exported once', async (t) => {
   const admin = await adminHttp(fe.fe1!);
   const users = await buildUsers(fe.fe1!, admin, ['alice', 'bob']);
   await buildCategory(admin, { name: 'c', allowed: ['alice', 'bob'] });
@@ -141,6 +141,11 @@ test('SIGKILL of the lease holder: the survivor takes the lease over; every post
   await waitFor('posts to flow through the survivor', async () => during >= 5);
   await fe[victim]!.kill9();
   killed = true;
+  // Where the kill landed (reported, not asserted: either way nothing may be lost or repeated).
+  const left = await lease!.query<{ cursor: string; pending_start: string | null }>(
+    `SELECT cursor, pending_start FROM compliance_adapters WHERE name = 'jsonl'`,
+  );
+  t.diagnostic(`${victim} killed: jsonl adapter state ${JSON.stringify(left.rows[0] ?? null)}`);
   await flow;
   // Until the dead holder's lease expires nothing moves; then the survivor takes it over.
   await waitFor(
