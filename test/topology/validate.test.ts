@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { checkTopologyText, formatProblem } from '../../src/topology/validate.js';
 import { runPerch } from '../cli/helpers.js';
 import { testCluster, type PostgresCluster } from '../harness/postgres.js';
+import { selfSignedCertificate } from './helpers.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -233,29 +234,7 @@ describe('perch topology validate', () => {
     const files = path.join(dir, 'files');
     fs.mkdirSync(files, { mode: 0o755 });
     fs.chmodSync(files, 0o755);
-    const cert = path.join(dir, 'cert.pem');
-    const key = path.join(dir, 'key.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-      ],
-      { stdio: 'ignore' },
-    );
+    const { cert, key } = selfSignedCertificate(dir);
     const otherKey = path.join(dir, 'other-key.pem');
     execFileSync('openssl', ['genpkey', '-algorithm', 'ed25519', '-out', otherKey], {
       stdio: 'ignore',
