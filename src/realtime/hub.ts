@@ -214,6 +214,9 @@ export class Hub {
 
   private readonly queued: { event: DomainEvent; limit: number }[] = [];
   private flushScheduled = false;
+  /** A flush is under way (it may be waiting on the store); `flushed` settles when it ends. */
+  private flushing = false;
+  private flushed: Promise<void> = Promise.resolve();
 
   /**
    * Takes a domain event (from the event bus, after commit) and routes it once the current turn
@@ -221,26 +224,41 @@ export class Hub {
    * that published it finishes first: a post's reply reaches the poster before the fan-out of
    * its message to the room's other connections begins, and a group commit's posts are all
    * acknowledged before their fan-outs.
+   *
+   * An event whose routing needs the store (an access re-check, an invitation) holds back the
+   * events after it until it is done: a connection that lost a room is removed before any later
+   * message of that room could reach it, and every connection sees events in the order they
+   * were committed.
    */
   handle(event: DomainEvent, limit: number): void {
     this.queued.push({ event, limit });
-    if (this.flushScheduled) return;
+    if (this.flushScheduled || this.flushing) return;
     this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flushed = this.flush();
+    });
   }
 
-  private flush(): void {
-    this.flushScheduled = false;
-    for (const { event, limit } of this.queued.splice(0)) {
-      try {
-        this.route(event, limit);
-      } catch (err) {
-        this.log.error({ err, event: event.type }, 'event routing failed');
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.queued.length > 0) {
+        for (const { event, limit } of this.queued.splice(0)) {
+          try {
+            const pending = this.route(event, limit);
+            if (pending) await pending;
+          } catch (err) {
+            this.log.error({ err, event: event.type }, 'event routing failed');
+          }
+        }
       }
+    } finally {
+      this.flushing = false;
     }
   }
 
-  private route(event: DomainEvent, limit: number): void {
+  private route(event: DomainEvent, limit: number): Promise<void> | undefined {
     switch (event.type) {
       case 'message': {
         const state = this.rooms.get(event.roomId);
@@ -268,20 +286,17 @@ export class Hub {
         return;
       case 'room.access_changed':
       case 'room.deleted':
-        this.recheckRoom(
+        return this.recheckRoom(
           event.roomId,
           limit,
           event.type === 'room.deleted' ? 'room_deleted' : undefined,
         );
-        return;
       case 'invitation':
-        this.invite(event.userId, event.invitation).catch((err: unknown) =>
+        return this.invite(event.userId, event.invitation).catch((err: unknown) =>
           this.log.error({ err }, 'invitation delivery failed'),
         );
-        return;
       case 'directory.changed':
-        this.recheckAll(limit);
-        return;
+        return this.recheckAll(limit);
       case 'user.signed_out':
         for (const conn of [...(this.byUser.get(event.userId) ?? [])]) {
           if (event.all || conn.tokenHash === event.tokenHash) {
@@ -320,11 +335,15 @@ export class Hub {
   }
 
   /** Removes from a room every connection that may no longer read it ("kick"). */
-  private recheckRoom(roomId: number, limit: number, forcedReason?: string): void {
+  private recheckRoom(
+    roomId: number,
+    limit: number,
+    forcedReason?: string,
+  ): Promise<void> | undefined {
     const state = this.rooms.get(roomId);
     if (!state) return;
     const conns = [...state.conns];
-    void this.d.access
+    return this.d.access
       .room(roomId)
       .then((info) => {
         for (const conn of conns) {
@@ -361,13 +380,17 @@ export class Hub {
     this.parts.add(p);
   }
 
-  /** Resolves when every PART record started so far is written (before the store closes). */
+  /**
+   * Resolves when the events being routed are done and every PART record started so far is
+   * written (before the store closes).
+   */
   async settled(): Promise<void> {
+    await this.flushed;
     while (this.parts.size > 0) await Promise.all([...this.parts]);
   }
 
   /** After a directory or policy change: refresh each connection's actor and re-check its rooms. */
-  private recheckAll(limit: number): void {
+  private recheckAll(limit: number): Promise<void> {
     this.d.access.invalidateDirectory();
     const work = async () => {
       for (const set of [...this.byUser.values()]) {
@@ -398,7 +421,7 @@ export class Hub {
         }
       }
     };
-    work().catch((err: unknown) => this.log.error({ err }, 'directory re-check failed'));
+    return work().catch((err: unknown) => this.log.error({ err }, 'directory re-check failed'));
   }
 }
 
