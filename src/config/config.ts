@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
-import { parseStoreUrl } from '../store/store-url.js';
+import { parseStoreUrl, storeUrlSchema } from '../store/store-url.js';
 
 /**
  * The process configuration: one zod schema, read from PERCH_* environment variables only.
@@ -86,23 +86,9 @@ export const configSchema = z.object({
     .max(600_000)
     .default(10_000)
     .describe('PERCH_SHUTDOWN_GRACE_MS: how long SIGTERM waits for connections to drain.'),
-  complianceStoreUrl: z
-    .string()
-    .min(1)
-    .superRefine((url, ctx) => {
-      if (!/^(postgres|postgresql|sqlite):\/\//i.test(url.trim())) {
-        ctx.addIssue({
-          code: 'custom',
-          message: 'a compliance store URL is postgres://… or sqlite:///path/compliance.db',
-        });
-        return;
-      }
-      try {
-        parseStoreUrl(url);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      }
-    })
+  complianceStoreUrl: storeUrlSchema(
+    'a compliance store URL is postgres://… or sqlite:///path/compliance.db',
+  )
     .optional()
     .describe(
       'PERCH_COMPLIANCE_STORE_URL: compliance store, if not compliance.db in PERCH_DATA_DIR: `postgres://user:password@host:5432/database` (a database of its own) or `sqlite:///path/compliance.db`.',

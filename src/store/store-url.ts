@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { z } from 'zod';
 
 /** Where a chat store is, as named by a store URL. */
 export type StoreLocation =
@@ -54,4 +55,26 @@ export function parseStoreUrl(url: string): StoreLocation {
 /** The URL with any password replaced, for messages and logs. */
 export function redact(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@/]*@/i, '$1***@');
+}
+
+/**
+ * A schema for a store URL written out in full (`postgres://…`, `postgresql://…` or
+ * `sqlite:///path/file.db`; a bare folder is not accepted here): `message` says what one looks
+ * like, and a URL that does not parse reports why.
+ */
+export function storeUrlSchema(message: string) {
+  return z
+    .string()
+    .min(1)
+    .superRefine((url, ctx) => {
+      if (!/^(postgres|postgresql|sqlite):\/\//i.test(url.trim())) {
+        ctx.addIssue({ code: 'custom', message });
+        return;
+      }
+      try {
+        parseStoreUrl(url);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    });
 }

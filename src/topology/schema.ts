@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { MAX_ACTIVE_FRONT_ENDS } from '../domain/pools/commands.js';
-import { parseStoreUrl } from '../store/store-url.js';
+import { storeUrlSchema } from '../store/store-url.js';
 
 /** Front ends of one pool, active and idle together (Lync: 4 active + 4 standby). */
 export const MAX_FRONT_ENDS_PER_POOL = 8;
@@ -20,23 +20,9 @@ const absolutePath = z
   .min(1)
   .refine((p) => path.isAbsolute(p), 'must be an absolute path');
 
-const storeUrl = z
-  .string()
-  .min(1)
-  .superRefine((url, ctx) => {
-    if (!/^(postgres|postgresql|sqlite):\/\//i.test(url.trim())) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'a store URL is postgres://user@host:port/database or sqlite:///path/file.db',
-      });
-      return;
-    }
-    try {
-      parseStoreUrl(url);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-    }
-  });
+const storeUrl = storeUrlSchema(
+  'a store URL is postgres://user@host:port/database or sqlite:///path/file.db',
+);
 
 const siteSchema = z
   .object({
