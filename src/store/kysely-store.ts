@@ -1202,8 +1202,11 @@ export class KyselyOps implements StoreOps {
         ? sql<boolean>`1 = 1`
         : sql<boolean>`NOT (${sql.join(covers, sql` OR `)})`;
     };
-    const inCategory = (eb: ExpressionBuilder<Database, 'messages' | 'files'>) =>
-      eb.selectFrom('rooms').select('rooms.id').where('rooms.category_id', '=', q.categoryId);
+    // Rows of the category older than the cutoff and under no hold: what this batch may purge.
+    const purgeable = (table: 'messages' | 'files', author: 'author_id' | 'uploader_id') => {
+      const column = (name: string) => `${table}.${name}`;
+      return sql<boolean>`${sql.ref(column('room_id'))} IN (SELECT id FROM rooms WHERE category_id = ${q.categoryId}) AND ${sql.ref(column('created_at'))} < ${q.cutoff} AND ${notHeld(column('room_id'), column(author), column('created_at'))}`;
+    };
     const counts = new Map<number, { roomId: number; messages: number; files: number }>();
     const count = (roomId: number) => {
       let c = counts.get(roomId);
@@ -1213,9 +1216,7 @@ export class KyselyOps implements StoreOps {
     const messages = await this.db
       .selectFrom('messages')
       .select(['id', 'room_id', 'seq'])
-      .where('room_id', 'in', (eb) => inCategory(eb))
-      .where('created_at', '<', q.cutoff)
-      .where(notHeld('messages.room_id', 'messages.author_id', 'messages.created_at'))
+      .where(purgeable('messages', 'author_id'))
       .orderBy('id')
       .limit(q.limit)
       .execute();
@@ -1223,7 +1224,9 @@ export class KyselyOps implements StoreOps {
       const seqs = new Map<number, number[]>();
       for (const m of messages) {
         const roomId = n(m.room_id);
-        seqs.set(roomId, [...(seqs.get(roomId) ?? []), n(m.seq)]);
+        let roomSeqs = seqs.get(roomId);
+        if (!roomSeqs) seqs.set(roomId, (roomSeqs = []));
+        roomSeqs.push(n(m.seq));
         count(roomId).messages += 1;
       }
       // Mentions of purged messages would keep counting as unread mentions.
@@ -1249,9 +1252,7 @@ export class KyselyOps implements StoreOps {
     const files = await this.db
       .selectFrom('files')
       .select(['id', 'room_id', 'storage_key'])
-      .where('room_id', 'in', (eb) => inCategory(eb))
-      .where('created_at', '<', q.cutoff)
-      .where(notHeld('files.room_id', 'files.uploader_id', 'files.created_at'))
+      .where(purgeable('files', 'uploader_id'))
       .orderBy('id')
       .limit(q.limit)
       .execute();
