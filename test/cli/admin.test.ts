@@ -1,29 +1,28 @@
 // perch audit, group set/remove and compliance, as child processes against one real server.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { cleanup, startServer, tempDir, type TestServer } from '../harness/server.js';
-import { cliFor, expectExits, httpAs, tokenFor, type Cli } from './helpers.js';
+import type { TestServer } from '../harness/server.js';
+import {
+  expectExits,
+  httpAs,
+  tokenFor,
+  startCliServer,
+  type Cli,
+  type CliServer,
+} from './helpers.js';
 
 let server: TestServer;
-let configHome: string;
+let env: CliServer;
 let cli: Cli;
 let aliceToken: string;
 
 before(async () => {
-  server = await startServer();
-  configHome = await tempDir('perch-cli-config-');
-  cli = cliFor(server, configHome);
-  const login = await cli(['login', '--password-stdin'], { input: server.adminPassword });
-  assert.equal(login.code, 0, login.stderr);
-  const admin = await httpAs(server, 'admin', server.adminPassword);
-  await admin('POST', '/users', { login: 'alice', password: 'alice-password' });
+  env = await startCliServer(['alice']);
+  ({ server, cli } = env);
   aliceToken = await tokenFor(cli, 'alice', 'alice-password');
 });
 
-after(async () => {
-  await cleanup(server);
-  await cleanup(configHome);
-});
+after(() => env.stop());
 
 interface AuditEntry {
   id: number;

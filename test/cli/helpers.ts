@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { TestServer } from '../harness/server.js';
+import { cleanup, startServer, tempDir, type TestServer } from '../harness/server.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const deadlineMs = 60_000;
@@ -197,12 +197,51 @@ export async function expectExits(
   });
 }
 
+export type HttpCaller = <T = unknown>(method: string, path: string, body?: unknown) => Promise<T>;
+
+export interface CliServer {
+  server: TestServer;
+  /** The CLI's config folder, where `login` stored the administrator's token. */
+  configHome: string;
+  /** The CLI, signed in as the administrator. */
+  cli: Cli;
+  /** The administrator over HTTP, for set-up. */
+  admin: HttpCaller;
+  /** Stops the server and removes its folders and the config folder. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A real server with the CLI signed in as its administrator, and the given users made (each with
+ * the password `<login>-password`): the common set-up of the CLI suites.
+ */
+export async function startCliServer(logins: string[] = []): Promise<CliServer> {
+  const server = await startServer();
+  const configHome = await tempDir('perch-cli-config-');
+  const cli = cliFor(server, configHome);
+  const login = await cli(['login', '--password-stdin'], { input: server.adminPassword });
+  assert.equal(login.code, 0, login.stderr);
+  const admin = await httpAs(server, 'admin', server.adminPassword);
+  for (const name of logins)
+    await admin('POST', '/users', { login: name, password: `${name}-password` });
+  return {
+    server,
+    configHome,
+    cli,
+    admin,
+    async stop() {
+      await cleanup(server);
+      await cleanup(configHome);
+    },
+  };
+}
+
 /** Direct HTTP calls for test set-up (users, posts), so that only the CLI under test is spawned. */
 export async function httpAs(
   server: TestServer,
   login: string,
   password: string,
-): Promise<<T = unknown>(method: string, path: string, body?: unknown) => Promise<T>> {
+): Promise<HttpCaller> {
   const call = async <T>(method: string, p: string, body?: unknown, token?: string): Promise<T> => {
     const res = await fetch(`${server.url}/api/v1${p}`, {
       method,

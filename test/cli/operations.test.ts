@@ -3,30 +3,26 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { after, before, describe, test } from 'node:test';
-import { cleanup, startServer, tempDir, type TestServer } from '../harness/server.js';
-import { cliFor, expectExits, httpAs, runPerch, tokenFor, type Cli } from './helpers.js';
+import { cleanup, tempDir } from '../harness/server.js';
+import {
+  expectExits,
+  runPerch,
+  tokenFor,
+  startCliServer,
+  type Cli,
+  type CliServer,
+} from './helpers.js';
 
-let server: TestServer;
-let configHome: string;
+let env: CliServer;
 let cli: Cli;
 
 before(async () => {
-  server = await startServer();
-  configHome = await tempDir('perch-cli-config-');
-  cli = cliFor(server, configHome);
-  const login = await cli(['login', '--password-stdin'], { input: server.adminPassword });
-  assert.equal(login.code, 0, login.stderr);
-  const admin = await httpAs(server, 'admin', server.adminPassword);
-  for (const name of ['alice', 'bob', 'carol']) {
-    await admin('POST', '/users', { login: name, password: `${name}-password` });
-  }
-  await admin('POST', '/groups', { name: 'contractors', members: ['carol'] });
+  env = await startCliServer(['alice', 'bob', 'carol']);
+  ({ cli } = env);
+  await env.admin('POST', '/groups', { name: 'contractors', members: ['carol'] });
 });
 
-after(async () => {
-  await cleanup(server);
-  await cleanup(configHome);
-});
+after(() => env.stop());
 
 describe('policy', () => {
   test('new, get, set, grant to a group and a user, effective, remove', async () => {

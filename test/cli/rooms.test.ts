@@ -1,11 +1,18 @@
 // perch category, room, message, addin and principal, as child processes against one server.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { cleanup, startServer, tempDir, type TestServer } from '../harness/server.js';
-import { cliFor, expectExits, httpAs, tokenFor, type Cli } from './helpers.js';
+import type { TestServer } from '../harness/server.js';
+import {
+  expectExits,
+  httpAs,
+  tokenFor,
+  startCliServer,
+  type Cli,
+  type CliServer,
+} from './helpers.js';
 
 let server: TestServer;
-let configHome: string;
+let env: CliServer;
 let cli: Cli;
 let aliceToken: string;
 let alice: Awaited<ReturnType<typeof httpAs>>;
@@ -21,24 +28,14 @@ interface Room {
 }
 
 before(async () => {
-  server = await startServer();
-  configHome = await tempDir('perch-cli-config-');
-  cli = cliFor(server, configHome);
-  const login = await cli(['login', '--password-stdin'], { input: server.adminPassword });
-  assert.equal(login.code, 0, login.stderr);
-  const admin = await httpAs(server, 'admin', server.adminPassword);
-  for (const name of ['alice', 'bob', 'carol', 'mallory']) {
-    await admin('POST', '/users', { login: name, password: `${name}-password` });
-  }
-  await admin('POST', '/groups', { name: 'eng', members: ['alice', 'bob', 'mallory'] });
+  env = await startCliServer(['alice', 'bob', 'carol', 'mallory']);
+  ({ server, cli } = env);
+  await env.admin('POST', '/groups', { name: 'eng', members: ['alice', 'bob', 'mallory'] });
   aliceToken = await tokenFor(cli, 'alice', 'alice-password');
   alice = await httpAs(server, 'alice', 'alice-password');
 });
 
-after(async () => {
-  await cleanup(server);
-  await cleanup(configHome);
-});
+after(() => env.stop());
 
 describe('category', () => {
   test('new, get, set (lists replaced and changed) and remove', async () => {
