@@ -20,18 +20,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { WebSocket } from 'ws';
+import { benchArgs, printHelp } from './args.js';
 import { barChart } from './chart.js';
 import { Histogram } from './load/histogram.js';
 import { seed, type SeededUser } from './load/seed.js';
 import { machine, publish } from './results.js';
-import {
-  clusterCpuSeconds,
-  onInterrupt,
-  prepareStore,
-  startFrontEnds,
-  usage,
-  type StoreKind,
-} from './servers.js';
+import { clusterCpuSeconds, onInterrupt, prepareStore, startFrontEnds, usage } from './servers.js';
 
 const self = fileURLToPath(import.meta.url);
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -214,26 +208,11 @@ async function main(): Promise<void> {
     },
   });
   if (values.help) {
-    process.stdout.write(
-      fs
-        .readFileSync(self, 'utf8')
-        .split('*/')[0]!
-        .replace(/^\/\*\*?|^ \* ?/gm, '') + '\n',
-    );
+    printHelp(self);
     return;
   }
-  const fail = (message: string): never => {
-    process.stderr.write(`bench:throughput: ${message}\n`);
-    process.exit(2);
-  };
-  const positive = (name: keyof typeof values): number => {
-    const v = Number(values[name]);
-    if (!Number.isFinite(v) || v <= 0) fail(`--${name} must be a positive number`);
-    return v;
-  };
-  const kind = values.store as StoreKind;
-  if (kind !== 'sqlite' && kind !== 'postgres')
-    fail(`--store must be sqlite or postgres, not ${values.store}`);
+  const { fail, positive, storeKind } = benchArgs('throughput', values);
+  const kind = storeKind();
   const durationS = positive('duration');
   const warmupS = positive('warmup');
   const clientCount = positive('clients');

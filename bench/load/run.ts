@@ -35,6 +35,7 @@ import {
   usage,
   type StoreKind,
 } from '../servers.js';
+import { benchArgs, printHelp } from '../args.js';
 import { Histogram } from './histogram.js';
 import { seed, type Scenario, type SeededUser } from './seed.js';
 
@@ -57,23 +58,17 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  process.stdout.write(
-    fs
-      .readFileSync(fileURLToPath(import.meta.url), 'utf8')
-      .split('*/')[0]!
-      .replace(/^\/\*\*?|^ \* ?/gm, '') + '\n',
-  );
+  printHelp(fileURLToPath(import.meta.url));
   process.exit(0);
 }
+const { fail, positive, storeKind: parseStore } = benchArgs('load', values);
 const users = positive('users');
 const fes = positive('fes');
 const durationS = positive('duration');
 const rate = Number(values.rate);
 const scenario = values.scenario as Scenario;
 if (!['mixed', 'rooms20', 'room1000'].includes(scenario)) fail(`unknown --scenario ${scenario}`);
-const storeKind = values.store as StoreKind;
-if (storeKind !== 'sqlite' && storeKind !== 'postgres')
-  fail(`--store must be sqlite or postgres, not ${values.store}`);
+const storeKind = parseStore();
 if (!Number.isInteger(fes) || fes > 4)
   fail('--fes must be 1 (Standard Edition) or 2-4 (a pool; its active set holds four)');
 if (fes > 1 && storeKind !== 'postgres') {
@@ -85,15 +80,6 @@ const perWorker = positive('per-worker');
 if (perWorker > 18_000)
   fail('--per-worker must stay below the 20,000 open-files limit of a process');
 
-function positive(name: keyof typeof values): number {
-  const v = Number(values[name]);
-  if (!Number.isFinite(v) || v <= 0) fail(`--${name} must be a positive number`);
-  return v;
-}
-function fail(message: string): never {
-  process.stderr.write(`bench:load: ${message}\n`);
-  process.exit(2);
-}
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 interface Worker {
