@@ -40,16 +40,21 @@ export interface AppContext {
   close(): Promise<void>;
 }
 
-/** Reads the token-signing secret from the data dir, creating it (owner-only) on first start. */
-function loadSecret(dataDir: string): Buffer {
-  const file = path.join(dataDir, 'secret.key');
+/**
+ * The secret that signs file download links, shared by every front end of a pool through the chat
+ * store (migration 009), so that a link made by one front end downloads from any other. The
+ * first start offers a `secret.key` left in the data dir by an earlier version, so that links
+ * handed out before the upgrade stay valid; otherwise a random one. Front ends starting together
+ * for the first time all read back the one stored first.
+ */
+async function loadSecret(store: Store, dataDir: string): Promise<Buffer> {
+  let candidate: Buffer;
   try {
-    return fs.readFileSync(file);
+    candidate = fs.readFileSync(path.join(dataDir, 'secret.key'));
   } catch {
-    const secret = crypto.randomBytes(32);
-    fs.writeFileSync(file, secret, { mode: 0o600, flag: 'wx' });
-    return secret;
+    candidate = crypto.randomBytes(32);
   }
+  return store.ensureSecret('download-links', candidate, Date.now());
 }
 
 /**
@@ -92,7 +97,7 @@ export async function createAppContext(
     files: new DiskFileStore(
       path.resolve(config.fileStoreDir ?? path.join(config.dataDir, 'files')),
     ),
-    secret: loadSecret(config.dataDir),
+    secret: await loadSecret(store, config.dataDir),
     log: log.child({ subsystem: 'domain' }),
     sessionTtlMs: config.sessionTtlHours * 3_600_000,
   });

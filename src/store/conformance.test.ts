@@ -265,6 +265,32 @@ for (const dialect of testDialects()) {
       ]);
     });
 
+    test('a shared secret: concurrent first callers on separate connections all get one value, kept', async () => {
+      // Two store instances stand for two front ends starting together on one database.
+      const other = await where.open();
+      try {
+        const candidates = Array.from({ length: 8 }, (_, i) => Buffer.alloc(32, i + 1));
+        const got = await Promise.all(
+          candidates.map((c, i) =>
+            (i % 2 === 0 ? store : other).ensureSecret('download-links', c, NOW),
+          ),
+        );
+        const first = got[0]!;
+        assert.ok(candidates.some((c) => c.equals(first)));
+        for (const g of got) assert.deepEqual(g, first);
+        // A later start with another candidate (say a leftover secret.key) keeps the stored one.
+        assert.deepEqual(
+          await other.ensureSecret('download-links', Buffer.alloc(32, 99), NOW),
+          first,
+        );
+        // Another name is another secret.
+        const separate = await store.ensureSecret('another', Buffer.alloc(16, 7), NOW);
+        assert.deepEqual(separate, Buffer.alloc(16, 7));
+      } finally {
+        await other.close();
+      }
+    });
+
     test('a post key is unique per author and clientId', async () => {
       const roomId = ids.roomIds[2]!;
       const m = buildNewMessage(roomId, ids.userId, 'keyed', { clientId: 'k1' });

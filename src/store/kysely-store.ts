@@ -1687,6 +1687,20 @@ export class KyselyOps implements StoreOps {
     return { revision, digest: t.digest, document: t.document, publishedAt: now };
   }
 
+  async ensureSecret(name: string, candidate: Buffer, now: number): Promise<Buffer> {
+    await this.db
+      .insertInto('server_secrets')
+      .values({ name, value: candidate.toString('base64'), created_at: now })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .execute();
+    const row = await this.db
+      .selectFrom('server_secrets')
+      .select('value')
+      .where('name', '=', name)
+      .executeTakeFirstOrThrow();
+    return Buffer.from(row.value, 'base64');
+  }
+
   // ---------------------------------------------------------------- data archive
 
   async readArchiveRows(

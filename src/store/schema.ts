@@ -223,6 +223,13 @@ export interface PoolEventHeadTable {
   last_id: number;
 }
 
+/** A secret every front end of a pool shares (migration 009); value in base64. */
+export interface ServerSecretTable {
+  name: string;
+  value: string;
+  created_at: number;
+}
+
 export interface Database {
   principals: PrincipalTable;
   group_members: GroupMemberTable;
@@ -248,4 +255,5 @@ export interface Database {
   pool_events: PoolEventTable;
   pool_event_head: PoolEventHeadTable;
   topology: TopologyTable;
+  server_secrets: ServerSecretTable;
 }

@@ -573,6 +573,12 @@ export interface StoreOps {
   getPublishedTopology(): Promise<PublishedTopology | undefined>;
   /** Records a topology as the next revision; returns it. */
   publishTopology(t: { digest: string; document: string }, now: number): Promise<PublishedTopology>;
+  // secrets shared by a pool's front ends
+  /**
+   * Returns the secret stored under `name`, storing `candidate` first when there is none. Concurrent
+   * callers with different candidates all get the same stored value.
+   */
+  ensureSecret(name: string, candidate: Buffer, now: number): Promise<Buffer>;
 }
 
 /** A topology as `perch topology publish` recorded it. */

@@ -5,6 +5,7 @@
 // are cut and come back with nothing lost; a front end killed mid-traffic loses nothing for the
 // clients that move to another.
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { cliFor } from '../cli/helpers.js';
 import { testCluster, type PostgresCluster } from '../harness/postgres.js';
-import { cleanup, startServer, type TestServer } from '../harness/server.js';
+import { cleanup, startServer, tempDir, type TestServer } from '../harness/server.js';
 import { connect, type Frame, type WsClient } from '../harness/ws-client.js';
 import {
   adminHttp,
@@ -56,8 +57,17 @@ describe('Enterprise Edition pool: four front ends on one PostgreSQL store', () 
   let roomCount = 0;
   const adminPassword = 'Pw1!pool-admin-password';
 
-  function startFrontEnd(name: string): Promise<TestServer> {
+  // fe1's data folder holds a secret.key, as a front end upgraded from an earlier version does.
+  const leftoverKey = crypto.randomBytes(32);
+
+  async function startFrontEnd(name: string): Promise<TestServer> {
+    let dataDir: string | undefined;
+    if (name === 'fe1') {
+      dataDir = await tempDir();
+      fs.writeFileSync(path.join(dataDir, 'secret.key'), leftoverKey, { mode: 0o600 });
+    }
     return startServer({
+      dataDir,
       storeUrl: db.url,
       adminPassword,
       // Four servers starting on a busy two-core machine: be patient.
@@ -177,7 +187,7 @@ describe('Enterprise Edition pool: four front ends on one PostgreSQL store', () 
     assert.deepEqual(await doomed.closed, { code: 4004, reason: 'signed_out' });
   });
 
-  test('a file uploaded through one front end downloads through another (shared file store)', async () => {
+  test('a file uploaded through one front end downloads through the others by a link made on any (shared file store, pool-wide link secret)', async () => {
     const roomId = await room();
     const bytes = Buffer.from(`shared across the pool ${Date.now()}\n`.repeat(50));
     const uploaded = await fetch(`${fe.fe1!.url}/api/v1/rooms/${roomId}/files?name=plan.txt`, {
@@ -193,11 +203,30 @@ describe('Enterprise Edition pool: four front ends on one PostgreSQL store', () 
     // The body lies in the shared folder, not in fe1's data folder.
     assert.equal(fs.readdirSync(fileStore).length >= 1, true);
     assert.equal(fs.existsSync(path.join(fe.fe1!.dataDir, 'files')), false);
-    const link = await http('fe2', 'bob').ok<{ url: string }>(
+    // A link made by one front end downloads from every other: the signing secret is the
+    // pool's, in the store. fe1 started first and offered its leftover secret.key, so links
+    // handed out before the upgrade stay valid: the signature is an HMAC under that key.
+    const link = await http('fe1', 'bob').ok<{ url: string }>(
       'GET',
       `/api/v1/files/${message.file.id}/link`,
     );
-    const download = await fetch(`${fe.fe2!.url}${link.url}`);
+    const token = decodeURIComponent(link.url.split('/').pop()!);
+    const payload = token.slice(0, token.lastIndexOf('.'));
+    assert.equal(
+      token.slice(token.lastIndexOf('.') + 1),
+      crypto.createHmac('sha256', leftoverKey).update(payload).digest('base64url'),
+    );
+    for (const name of ['fe2', 'fe3']) {
+      const download = await fetch(`${fe[name]!.url}${link.url}`);
+      assert.equal(download.status, 200, name);
+      assert.deepEqual(Buffer.from(await download.arrayBuffer()), bytes);
+    }
+    // And the other way round, from a front end that never had a secret.key.
+    const back = await http('fe3', 'alice').ok<{ url: string }>(
+      'GET',
+      `/api/v1/files/${message.file.id}/link`,
+    );
+    const download = await fetch(`${fe.fe1!.url}${back.url}`);
     assert.equal(download.status, 200);
     assert.deepEqual(Buffer.from(await download.arrayBuffer()), bytes);
   });

@@ -8,6 +8,7 @@ import * as m005 from './005-category-retention.js';
 import * as m006 from './006-topology.js';
 import * as m007 from './007-pool-events.js';
 import * as m008 from './008-fts-rooms.js';
+import * as m009 from './009-server-secrets.js';
 
 export interface Migration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   '006': m006,
   '007': m007,
   '008': m008,
+  '009': m009,
 };
