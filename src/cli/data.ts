@@ -55,8 +55,8 @@ async function appliedMigrations(location: StoreLocation): Promise<string[]> {
       db.close();
     }
   }
-  const { default: pg } = await import('pg');
-  const client = new pg.Client({ connectionString: location.connectionString });
+  const { pgClient } = await import('../store/postgres/connect.js');
+  const client = pgClient(location.connectionString);
   try {
     await client.connect();
     const { rows } = await client.query<{ id: string }>(

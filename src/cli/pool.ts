@@ -4,6 +4,7 @@ import { seg, signedInClient, type ServerOptions } from './client.js';
 import { serverCommand } from './common.js';
 import { UsageError } from './errors.js';
 import { emit, fields, table } from './output.js';
+import { registerPoolPromote } from './pool-promote.js';
 
 function poolName(value: string): string {
   const r = poolNameSchema.safeParse(value);
@@ -62,6 +63,8 @@ export function registerPoolCommands(program: Command): void {
       const p = await api.get<PoolView>(`/pools/${seg(opts.pool)}`);
       emit(opts.json, p, () => show(p));
     });
+
+  registerPoolPromote(pool);
 
   const activeServer = pool
     .command('active-server')

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Logger } from '../logger.js';
+import { pgClient } from '../store/postgres/connect.js';
 
 export interface ListenerOptions {
   connectionString: string;
@@ -57,8 +58,7 @@ export class PgListener {
   }
 
   private async connect(reconnected: boolean): Promise<void> {
-    const client = new pg.Client({
-      connectionString: this.opts.connectionString,
+    const client = pgClient(this.opts.connectionString, {
       application_name: 'perch-listen',
       keepAlive: true,
     });

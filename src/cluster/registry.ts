@@ -1,24 +1,11 @@
-import pg from 'pg';
+import type pg from 'pg';
 import type { FrontEndRecord, PoolRecord, PoolRegistry } from '../domain/pools/commands.js';
 
 /** The LISTEN/NOTIFY channel on which a pool's changed active set is announced (its name). */
 export const POOL_CHANNEL = 'perch_pool';
 
-const INT8_OID = 20;
-
-/** A pg pool that reads int8 as numbers (ids and millisecond timestamps stay below 2^53). */
-export function openPgPool(connectionString: string, max: number, name: string): pg.Pool {
-  const types = {
-    getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-      oid === INT8_OID && format !== 'binary'
-        ? (value: string) => Number(value)
-        : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
-  };
-  const pool = new pg.Pool({ connectionString, max, application_name: name, types });
-  // A dropped idle connection is replaced by the next query; it must not crash the process.
-  pool.on('error', () => {});
-  return pool;
-}
+/** A pg pool on the store URL (one host or several), int8 read as numbers. */
+export { openPgPool } from '../store/postgres/connect.js';
 
 interface FrontEndRow {
   name: string;

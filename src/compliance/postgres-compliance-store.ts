@@ -1,9 +1,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
-import pg from 'pg';
+import { openPgPool } from '../store/postgres/connect.js';
 import { KyselyComplianceStore } from './kysely-compliance-store.js';
 import type { ComplianceDatabase } from './schema.js';
-
-const INT8_OID = 20;
 
 export interface PostgresComplianceStoreOptions {
   /** `postgres://user:password@host:port/database` of the compliance database. */
@@ -18,21 +16,8 @@ export interface PostgresComplianceStoreOptions {
 export function openPostgresComplianceStore(
   opts: PostgresComplianceStoreOptions,
 ): KyselyComplianceStore {
-  // Ids and millisecond timestamps are bigint columns far below 2^53: numbers, for this pool only.
-  const types = {
-    getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-      oid === INT8_OID && format !== 'binary'
-        ? (value: string) => Number(value)
-        : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
-  };
-  const pool = new pg.Pool({
-    connectionString: opts.connectionString,
-    max: opts.poolSize ?? 2,
-    application_name: 'perch-compliance',
-    types,
-  });
-  // A lost idle connection is dropped by the pool and remade on the next query.
-  pool.on('error', () => {});
+  // Ids and millisecond timestamps are numbers; several hosts in the URL: the primary's.
+  const pool = openPgPool(opts.connectionString, opts.poolSize ?? 2, 'perch-compliance');
   return new KyselyComplianceStore(
     new Kysely<ComplianceDatabase>({ dialect: new PostgresDialect({ pool }) }),
     'postgres',

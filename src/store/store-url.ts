@@ -32,7 +32,9 @@ export function parseStoreUrl(url: string): StoreLocation {
   if (scheme === 'postgres' || scheme === 'postgresql') {
     let parsed: URL;
     try {
-      parsed = new URL(text);
+      // Several hosts (db1:5432,db2:5432, a primary and its standbys) are checked as the first.
+      const hosts = pgHosts(text);
+      parsed = new URL(hosts.length > 1 ? pgUrlFor(text, hosts[0]!) : text);
     } catch {
       throw new Error(`PostgreSQL store URL is not a valid URL: ${redact(text)}`);
     }
@@ -77,4 +79,36 @@ export function storeUrlSchema(message: string) {
         ctx.addIssue({ code: 'custom', message: (err as Error).message });
       }
     });
+}
+
+/** One host of a PostgreSQL store URL (libpq allows several: a primary and its standbys). */
+export interface PgHost {
+  host: string;
+  port: number;
+}
+
+const DEFAULT_PORT = 5432;
+const URL_PARTS = /^(postgres(?:ql)?:\/\/)([^@/?#]*@)?([^/?#]*)(.*)$/i;
+
+/** The hosts a PostgreSQL URL names (one or several), in the order given. */
+export function pgHosts(connectionString: string): PgHost[] {
+  const m = URL_PARTS.exec(connectionString.trim());
+  if (!m) return [];
+  return m[3]!
+    .split(',')
+    .filter((h) => h !== '')
+    .map((entry) => {
+      const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
+      if (bracketed) return { host: bracketed[1]!, port: Number(bracketed[2] ?? DEFAULT_PORT) };
+      const [host, port] = entry.split(':');
+      return { host: host!, port: Number(port || DEFAULT_PORT) };
+    });
+}
+
+/** The URL with its host list replaced by one host. */
+export function pgUrlFor(connectionString: string, target: PgHost): string {
+  const m = URL_PARTS.exec(connectionString.trim());
+  if (!m) return connectionString;
+  const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+  return `${m[1]}${m[2] ?? ''}${host}:${target.port}${m[4]}`;
 }

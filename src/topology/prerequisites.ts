@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
+import { pgClient } from '../store/postgres/connect.js';
 import { parseStoreUrl, redact } from '../store/store-url.js';
 import type { Topology } from './schema.js';
 import type { ProblemPath, TopologyProblem } from './validate.js';
@@ -36,7 +36,7 @@ function nodeVersionProblem(version: string): string | undefined {
 
 /** Connects to a PostgreSQL store and reads its server version. */
 async function postgresVersion(connectionString: string): Promise<number> {
-  const client = new pg.Client({ connectionString, connectionTimeoutMillis: 10_000 });
+  const client = pgClient(connectionString, { connectionTimeoutMillis: 10_000 });
   client.on('error', () => {});
   await client.connect();
   try {

@@ -1,6 +1,6 @@
 import { isMap, isNode, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { MAX_ACTIVE_FRONT_ENDS } from '../domain/pools/commands.js';
-import { parseStoreUrl } from '../store/store-url.js';
+import { parseStoreUrl, pgHosts, pgUrlFor } from '../store/store-url.js';
 import { topologySchema, type Topology } from './schema.js';
 
 export type ProblemPath = (string | number)[];
@@ -113,7 +113,8 @@ function storeIdentity(url: string): string | undefined {
   try {
     const loc = parseStoreUrl(url);
     if (loc.dialect === 'sqlite') return `sqlite:${loc.file}`;
-    const u = new URL(loc.connectionString);
+    // Several hosts (a primary and its standbys) are one database: its first host names it.
+    const u = new URL(pgUrlFor(loc.connectionString, pgHosts(loc.connectionString)[0]!));
     return `postgres:${u.hostname.toLowerCase()}:${u.port || '5432'}${u.pathname}`;
   } catch {
     return undefined;

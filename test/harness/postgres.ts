@@ -303,3 +303,106 @@ export function testCluster(): Promise<PostgresCluster> {
   }
   return shared;
 }
+
+/** Stops a cluster at once, as a crash would (pg_ctl stop -m immediate); its folder stays. */
+export async function crashCluster(cluster: { dir: string }): Promise<void> {
+  const [file, args] = asOwner(findPostgresBin(), 'pg_ctl', [
+    '-D',
+    path.join(cluster.dir, 'data'),
+    '-m',
+    'immediate',
+    '-w',
+    'stop',
+  ]);
+  await run(file, args);
+}
+
+export interface Standby {
+  readonly host: string;
+  readonly port: number;
+  readonly dir: string;
+  stop(): void;
+}
+
+/**
+ * A streaming-replication standby of `primary` (pg_basebackup -R into a temp folder, started on
+ * its own free loopback port); with `synchronous`, the primary waits for it on every commit
+ * (synchronous_standby_names = '*'), so a commit the primary acknowledged is on the standby too.
+ * The primary must be a durable cluster (synchronous_commit on). Removed when the process exits.
+ */
+export async function startStandby(
+  primary: PostgresCluster,
+  opts: { synchronous?: boolean; maxConnections?: number } = {},
+): Promise<Standby> {
+  const bin = findPostgresBin();
+  const dir = fs.mkdtempSync(path.join(baseDir(true), DIR_PREFIX));
+  fs.writeFileSync(path.join(dir, 'owner.pid'), String(process.pid));
+  const data = path.join(dir, 'data');
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    process.removeListener('exit', stop);
+    destroySync(bin, dir);
+  };
+  process.on('exit', stop);
+  try {
+    if (asRoot) execFileSync('chown', ['postgres:', dir]);
+    const [backup, backupArgs] = asOwner(bin, 'pg_basebackup', [
+      '-h',
+      primary.host,
+      '-p',
+      String(primary.port),
+      '-U',
+      'postgres',
+      '-D',
+      data,
+      '-R',
+      '-X',
+      'stream',
+      '--no-sync',
+    ]);
+    await run(backup, backupArgs);
+    const port = await freePort();
+    const [pgCtl, ctlArgs] = asOwner(bin, 'pg_ctl', [
+      '-D',
+      data,
+      '-l',
+      path.join(dir, 'postgres.log'),
+      '-o',
+      // A hot standby needs max_connections at least the primary's.
+      `-p ${port} -k ${dir} -c listen_addresses=${primary.host} -c max_connections=${opts.maxConnections ?? 200}`,
+      '-w',
+      '-t',
+      '60',
+      'start',
+    ]);
+    await run(pgCtl, ctlArgs).catch((err: unknown) => {
+      const log = fs.readFileSync(path.join(dir, 'postgres.log'), 'utf8');
+      throw new Error(`the standby did not start: ${String(err)}\n${log}`);
+    });
+    const client = new pg.Client({ connectionString: primary.url('postgres') });
+    await client.connect();
+    try {
+      if (opts.synchronous) {
+        await client.query(`ALTER SYSTEM SET synchronous_standby_names = '*'`);
+        await client.query('SELECT pg_reload_conf()');
+      }
+      const want = opts.synchronous ? 'sync' : 'async';
+      for (let i = 0; ; i++) {
+        const r = await client.query<{ sync_state: string }>(
+          `SELECT sync_state FROM pg_stat_replication WHERE state = 'streaming'`,
+        );
+        if (r.rows.some((row) => row.sync_state === want)) break;
+        if (i >= 300) throw new Error(`the standby did not start streaming (${want}) in 30 s`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    } finally {
+      await client.end();
+    }
+    return { host: primary.host, port, dir, stop };
+  } catch (err) {
+    stop();
+    throw err;
+  }
+}

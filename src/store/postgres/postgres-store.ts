@@ -1,7 +1,8 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import { KyselyOps } from '../kysely-store.js';
 import { runMigrations } from '../migrate.js';
+import { openPgPool } from './connect.js';
 import type { Database } from '../schema.js';
 import type { AppendedMessage, NewMessage, Store, StoreOps } from '../store.js';
 
@@ -88,8 +89,6 @@ class NotifyingOps extends KyselyOps {
 /** Any number that names this application's migration lock among advisory locks. */
 const MIGRATION_LOCK = 0x7065_7263; // 'perc'
 
-const INT8_OID = 20;
-
 /**
  * The Enterprise Edition store: PostgreSQL through a connection pool. Every query of
  * KyselyOps runs unchanged; transactions are real PostgreSQL transactions at READ COMMITTED,
@@ -110,23 +109,13 @@ export class PostgresStore extends KyselyOps implements Store {
 
   /** Opens a pool; connections are made on first use, so a bad address fails the first query. */
   static open(opts: PostgresStoreOptions): PostgresStore {
-    // Timestamps and ids are bigint columns; millisecond timestamps and ids stay far below 2^53,
-    // so they are parsed as numbers, for this pool only (not pg's global type table).
-    const types = {
-      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-        oid === INT8_OID && format !== 'binary'
-          ? (value: string) => Number(value)
-          : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
-    };
-    const pool = new pg.Pool({
-      connectionString: opts.connectionString,
-      max: opts.poolSize ?? 10,
-      application_name: opts.applicationName ?? 'perch',
-      types,
-    });
-    // An idle client that loses its connection (server restart) emits 'error' on the pool; the
-    // pool drops it and the next query reconnects, so this must not crash the process.
-    pool.on('error', () => {});
+    // Ids and millisecond timestamps are bigint columns read as numbers; with several hosts in
+    // the URL every new connection finds the primary (connect.ts).
+    const pool = openPgPool(
+      opts.connectionString,
+      opts.poolSize ?? 10,
+      opts.applicationName ?? 'perch',
+    );
     const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return new PostgresStore(pool, kysely, opts.notifySequences ?? false);
   }
