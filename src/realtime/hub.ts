@@ -393,16 +393,19 @@ export class Hub {
   private recheckAll(limit: number): Promise<void> {
     this.d.access.invalidateDirectory();
     const work = async () => {
-      for (const set of [...this.byUser.values()]) {
-        for (const conn of [...set]) {
-          if (conn.closed || !conn.actor) continue;
-          const user = await this.d.store.getPrincipal(conn.actor.userId);
-          if (!user || user.disabled) {
-            conn.close(CloseCodes.signedOut, 'account_disabled');
-            continue;
-          }
-          conn.actor = await actorFor(this.d, user);
-          if (!conn.actor.chatEnabled) {
+      // Once per user, not per connection: the later events wait for this (see handle()).
+      for (const [userId, set] of [...this.byUser]) {
+        const conns = [...set].filter((conn) => !conn.closed && conn.actor);
+        if (conns.length === 0) continue;
+        const user = await this.d.store.getPrincipal(userId);
+        if (!user || user.disabled) {
+          for (const conn of conns) conn.close(CloseCodes.signedOut, 'account_disabled');
+          continue;
+        }
+        const actor = await actorFor(this.d, user);
+        for (const conn of conns) {
+          conn.actor = actor;
+          if (!actor.chatEnabled) {
             conn.send({
               type: 'error',
               id: null,
@@ -414,7 +417,7 @@ export class Hub {
           }
           for (const roomId of [...conn.rooms.keys()]) {
             const info = await this.d.access.room(roomId);
-            if (!info || !roomRights(info, conn.actor).canRead) {
+            if (!info || !roomRights(info, actor).canRead) {
               this.kick(conn, roomId, 'access_revoked', limit);
             }
           }
