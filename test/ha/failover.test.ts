@@ -1,11 +1,25 @@
 // High availability in a site: the chat store on a PostgreSQL primary with a synchronous
-// standby; a front end given both hosts. The primary crashes while posts flow, `perch pool
-// promote` makes the standby the primary, and the front end finds it by itself. Every post the
-// server acknowledged is in the store afterwards, once.
+// standby; a pool of two front ends given both hosts. The primary crashes while posts flow
+// through fe1, `perch pool promote` makes the standby the primary, and the front ends find it by
+// themselves. Every post fe1 acknowledged is in the store afterwards, once, and a client on fe2
+// (whose LISTEN connection broke too) receives every one live, in order, with no gap.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { runPerch } from '../cli/helpers.js';
-import { adminHttp, buildCategory, buildRoom, buildUsers, type Http } from '../e2e/helpers.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  adminHttp,
+  ask,
+  buildCategory,
+  buildRoom,
+  buildUsers,
+  isMessageIn,
+  openClient,
+  range,
+  type Http,
+} from '../e2e/helpers.js';
 import {
   crashCluster,
   startPostgres,
@@ -19,6 +33,8 @@ let primary: PostgresCluster;
 let standby: Standby;
 let storeUrl: string;
 let server: TestServer;
+let fe2: TestServer;
+let fileStore: string;
 
 before(async () => {
   // Durable: synchronous_commit on, so that a commit waits for the synchronous standby.
@@ -26,11 +42,27 @@ before(async () => {
   const db = await primary.createDatabase();
   standby = await startStandby(primary, { synchronous: true });
   storeUrl = `postgres://postgres@${primary.host}:${primary.port},${standby.host}:${standby.port}/${db.name}`;
-  server = await startServer({ storeUrl });
+  fileStore = fs.mkdtempSync(path.join(os.tmpdir(), 'perch-ha-files-'));
+  const frontEnd = (name: string) =>
+    startServer({
+      storeUrl,
+      adminPassword: 'Pw1!ha-admin-password',
+      startDeadlineMs: 90_000,
+      env: {
+        PERCH_POOL: 'pool1',
+        PERCH_FRONT_END: name,
+        PERCH_POOL_HEARTBEAT_MS: '500',
+        PERCH_FILE_STORE_DIR: fileStore,
+      },
+    });
+  server = await frontEnd('fe1');
+  fe2 = await frontEnd('fe2');
 });
 
 after(async () => {
+  if (fe2) await cleanup(fe2);
   if (server) await cleanup(server);
+  if (fileStore) fs.rmSync(fileStore, { recursive: true, force: true });
   standby?.stop();
   primary?.stop();
 });
@@ -94,6 +126,10 @@ test('the primary crashes mid-traffic: promote the synchronous standby, nothing 
   assert.equal(idle.code, 0, idle.stderr);
   assert.equal((JSON.parse(idle.stdout) as { action: string }).action, 'none');
 
+  // alice also listens on fe2: live delivery across front ends must survive the failover.
+  const listener = await openClient(fe2, alice.token);
+  await ask(listener, { type: 'join', roomId: room.id });
+
   const posting = poster(alice.http, room.id);
   await until('30 posts before the crash', () => posting.acks.length >= 30);
   await crashCluster(primary);
@@ -128,6 +164,18 @@ test('the primary crashes mid-traffic: promote the synchronous standby, nothing 
     history.messages.map((m) => m.text),
     posting.acks.map((a) => a.text),
   );
+
+  const lastSeq = history.messages.at(-1)!.seq;
+  assert.deepEqual(
+    history.messages.map((m) => m.seq),
+    range(1, lastSeq),
+  );
+  const live: number[] = [];
+  while (live.at(-1) !== lastSeq) {
+    live.push((await listener.nextEvent(isMessageIn(room.id), 60_000)).message.seq);
+  }
+  assert.deepEqual(live, range(1, lastSeq), 'fe2 delivered every post once, in order');
+  await listener.close();
 
   // The crashed host stays down; asked again, promote finds the new primary and does nothing.
   const again = await runPerch(['pool', 'promote', '--store', storeUrl]);
