@@ -75,6 +75,7 @@ export async function createAppContext(
   // server (Standard Edition) pays nothing for it.
   const pooled =
     config.pool !== undefined && config.frontEnd !== undefined && location.dialect === 'postgres';
+  const fileStoreDir = path.resolve(config.fileStoreDir ?? path.join(config.dataDir, 'files'));
   const store = openStore(location, {
     sqliteSynchronous: config.sqliteSynchronous,
     notifySequences: pooled,
@@ -94,9 +95,7 @@ export async function createAppContext(
     events: bus,
     eventLog: pooled ? poolEventLog(instance) : undefined,
     hasher: new Argon2Hasher(),
-    files: new DiskFileStore(
-      path.resolve(config.fileStoreDir ?? path.join(config.dataDir, 'files')),
-    ),
+    files: new DiskFileStore(fileStoreDir),
     secret: await loadSecret(store, config.dataDir),
     log: log.child({ subsystem: 'domain' }),
     sessionTtlMs: config.sessionTtlHours * 3_600_000,
@@ -130,6 +129,7 @@ export async function createAppContext(
         ? { dialect: 'sqlite', file: path.join(config.dataDir, 'compliance.db') }
         : parseStoreUrl(config.complianceStoreUrl),
     holder: config.frontEnd ?? 'standard',
+    leaseTtlMs: config.complianceLeaseMs,
     log: log.child({ subsystem: 'compliance' }),
     outputRoot: config.complianceOutputDir ?? path.join(config.dataDir, 'compliance'),
     adapterDir: config.complianceAdapterDir ?? path.join(config.dataDir, 'compliance-adapters'),

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { ComplianceAdapterConfig } from '../domain/compliance/config.js';
@@ -93,7 +94,8 @@ export class DirectoryOutput implements ComplianceOutput {
       throw new Error(`adapter output name must be a plain file name: ${name}`);
     }
     const target = path.join(this.directory, name);
-    const tmp = path.join(this.directory, `.${name}.tmp`);
+    // A name of its own: a stalled worker and the one that took over may write the same file.
+    const tmp = path.join(this.directory, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
     const fh = await fs.open(tmp, 'w', 0o600);
     try {
       await fh.writeFile(data);

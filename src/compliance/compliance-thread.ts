@@ -25,6 +25,8 @@ export interface ComplianceThreadOptions {
   complianceLocation: StoreLocation;
   /** Who holds the compliance worker lease; unique per front end in a pool (default `standard`). */
   holder?: string;
+  /** How long the worker lease lasts unrenewed, in ms (PERCH_COMPLIANCE_LEASE_MS; default 30 s). */
+  leaseTtlMs?: number;
   outputRoot: string;
   adapterDir: string;
   pollMs?: number;
@@ -100,6 +102,7 @@ export class ComplianceThread {
       sqliteSynchronous: o.sqliteSynchronous,
       compliance: o.complianceLocation,
       holder: o.holder ?? 'standard',
+      leaseTtlMs: o.leaseTtlMs,
       outputRoot: o.outputRoot,
       adapterDir: o.adapterDir,
       pollMs: o.pollMs,

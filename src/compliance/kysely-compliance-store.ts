@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { Dialect } from '../store/store.js';
 import { runComplianceMigrations } from './migrate.js';
 import type {
@@ -12,6 +12,7 @@ import type {
   ComplianceRecord,
   ComplianceStore,
   Hold,
+  LeaseFence,
   NewComplianceRecord,
   NewHold,
   RecordQuery,
@@ -82,6 +83,26 @@ function categoryOf(r: NewComplianceRecord): number | null {
   if (r.room?.categoryId != null) return r.room.categoryId;
   const id = r.payload.categoryId;
   return typeof id === 'number' && Number.isSafeInteger(id) ? id : null;
+}
+
+/**
+ * The fence of a run's writes: renews the worker lease inside the caller's transaction when
+ * `lease.holder` holds it and it has not expired at `now`. On PostgreSQL the UPDATE locks the lease
+ * row, so a takeover (acquireLease) waits for this transaction and then sees the renewal.
+ */
+async function renewHeldLease(
+  trx: Transaction<ComplianceDatabase>,
+  lease: LeaseFence,
+  now: number,
+): Promise<boolean> {
+  const r = await trx
+    .updateTable('compliance_lease')
+    .set({ expires_at: now + lease.ttlMs })
+    .where('name', '=', 'worker')
+    .where('holder', '=', lease.holder)
+    .where('expires_at', '>=', now)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
 }
 
 function escapeLike(text: string): string {
@@ -178,33 +199,48 @@ export class KyselyComplianceStore implements ComplianceStore {
     end: number,
     config: string,
     now: number,
-  ): Promise<void> {
+    lease: LeaseFence,
+  ): Promise<boolean> {
     await this.ensureAdapter(name);
-    await this.db
-      .updateTable('compliance_adapters')
-      .set({ pending_start: start, pending_end: end, pending_config: config, last_run_at: now })
-      .where('name', '=', name)
-      .execute();
+    return this.db.transaction().execute(async (trx) => {
+      if (!(await renewHeldLease(trx, lease, now))) return false;
+      await trx
+        .updateTable('compliance_adapters')
+        .set({ pending_start: start, pending_end: end, pending_config: config, last_run_at: now })
+        .where('name', '=', name)
+        .execute();
+      return true;
+    });
   }
 
-  async commitRun(name: string, end: number, exported: number, now: number): Promise<void> {
+  async commitRun(
+    name: string,
+    end: number,
+    exported: number,
+    now: number,
+    lease: LeaseFence,
+  ): Promise<boolean> {
     await this.ensureAdapter(name);
-    await this.db
-      .updateTable('compliance_adapters')
-      .set((eb) => ({
-        cursor: end,
-        pending_start: null,
-        pending_end: null,
-        pending_config: null,
-        runs: eb('runs', '+', 1),
-        records_exported: eb('records_exported', '+', exported),
-        last_run_at: now,
-        last_success_at: now,
-        last_error: null,
-        last_error_at: null,
-      }))
-      .where('name', '=', name)
-      .execute();
+    return this.db.transaction().execute(async (trx) => {
+      if (!(await renewHeldLease(trx, lease, now))) return false;
+      await trx
+        .updateTable('compliance_adapters')
+        .set((eb) => ({
+          cursor: end,
+          pending_start: null,
+          pending_end: null,
+          pending_config: null,
+          runs: eb('runs', '+', 1),
+          records_exported: eb('records_exported', '+', exported),
+          last_run_at: now,
+          last_success_at: now,
+          last_error: null,
+          last_error_at: null,
+        }))
+        .where('name', '=', name)
+        .execute();
+      return true;
+    });
   }
 
   async recordError(name: string, message: string, now: number): Promise<void> {

@@ -7,6 +7,10 @@ export interface PostgresComplianceStoreOptions {
   /** `postgres://user:password@host:port/database` of the compliance database. */
   connectionString: string;
   poolSize?: number;
+  /** Shown in pg_stat_activity (default `perch-compliance`). */
+  applicationName?: string;
+  /** Sessions idle inside a transaction longer than this are ended by the server (ms). */
+  idleInTransactionTimeoutMs?: number;
 }
 
 /**
@@ -17,7 +21,12 @@ export function openPostgresComplianceStore(
   opts: PostgresComplianceStoreOptions,
 ): KyselyComplianceStore {
   // Ids and millisecond timestamps are numbers; several hosts in the URL: the primary's.
-  const pool = openPgPool(opts.connectionString, opts.poolSize ?? 2, 'perch-compliance');
+  const pool = openPgPool(
+    opts.connectionString,
+    opts.poolSize ?? 2,
+    opts.applicationName ?? 'perch-compliance',
+    { idle_in_transaction_session_timeout: opts.idleInTransactionTimeoutMs },
+  );
   return new KyselyComplianceStore(
     new Kysely<ComplianceDatabase>({ dialect: new PostgresDialect({ pool }) }),
     'postgres',

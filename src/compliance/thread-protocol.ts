@@ -14,6 +14,8 @@ export interface ComplianceThreadData {
   compliance: StoreLocation;
   /** Who holds the compliance worker lease (unique per front end in a pool). */
   holder: string;
+  /** How long the lease lasts unrenewed, in ms. */
+  leaseTtlMs?: number;
   outputRoot: string;
   adapterDir: string;
   pollMs?: number;

@@ -106,6 +106,17 @@ export interface RecordQuery {
   limit: number;
 }
 
+/**
+ * The lease a run's writes are fenced by: each is made only when `holder` holds the worker lease
+ * and it has not expired, and renews it to `now + ttlMs` in the same transaction. A worker that
+ * stalled past its lease (a GC pause, SIGSTOP, a frozen VM) and lost it to another front end
+ * therefore cannot move an adapter's cursor or replace its pending run.
+ */
+export interface LeaseFence {
+  holder: string;
+  ttlMs: number;
+}
+
 export interface ComplianceStore {
   readonly dialect: Dialect;
   migrate(): Promise<string[]>;
@@ -117,10 +128,30 @@ export interface ComplianceStore {
   stats(): Promise<{ lastId: number; count: number }>;
   getAdapterState(name: string): Promise<AdapterState | undefined>;
   listAdapterStates(): Promise<AdapterState[]>;
-  /** Remembers the range (and config) of a run before any of its output is written. */
-  beginRun(name: string, start: number, end: number, config: string, now: number): Promise<void>;
-  /** Moves the cursor to `end` and clears the pending run, in one transaction. */
-  commitRun(name: string, end: number, exported: number, now: number): Promise<void>;
+  /**
+   * Remembers the range (and config) of a run before any of its output is written, in one
+   * transaction with the lease check of `lease` (see LeaseFence). False, with nothing written,
+   * when `lease.holder` does not hold an unexpired lease.
+   */
+  beginRun(
+    name: string,
+    start: number,
+    end: number,
+    config: string,
+    now: number,
+    lease: LeaseFence,
+  ): Promise<boolean>;
+  /**
+   * Moves the cursor to `end` and clears the pending run, in one transaction with the lease check
+   * of `lease`. False, with nothing written, when `lease.holder` does not hold an unexpired lease.
+   */
+  commitRun(
+    name: string,
+    end: number,
+    exported: number,
+    now: number,
+    lease: LeaseFence,
+  ): Promise<boolean>;
   /** Records that a run failed (the cursor stays where it was). */
   recordError(name: string, message: string, now: number): Promise<void>;
   /**

@@ -8,7 +8,7 @@ import { openPostgresComplianceStore } from './postgres-compliance-store.js';
 import { openSqliteComplianceStore } from './sqlite-compliance-store.js';
 import type { ComplianceThreadData, FromThread, ToThread } from './thread-protocol.js';
 import type { NewHold, RecordQuery } from './types.js';
-import { ComplianceWorker, type ComplianceChat } from './worker.js';
+import { ComplianceWorker, LEASE_TTL_MS, type ComplianceChat } from './worker.js';
 
 const data = workerData as ComplianceThreadData;
 const port = parentPort!;
@@ -51,8 +51,15 @@ const worker = new ComplianceWorker({
   openStore: async () =>
     data.compliance.dialect === 'sqlite'
       ? openSqliteComplianceStore({ file: data.compliance.file })
-      : openPostgresComplianceStore({ connectionString: data.compliance.connectionString }),
+      : openPostgresComplianceStore({
+          connectionString: data.compliance.connectionString,
+          applicationName: `perch-compliance ${data.holder}`,
+          // A transaction left open by a stalled worker would hold its locks (the lease row
+          // among them) and stop the front end taking over: the server ends it after a lease.
+          idleInTransactionTimeoutMs: data.leaseTtlMs ?? LEASE_TTL_MS,
+        }),
   holder: data.holder,
+  leaseTtlMs: data.leaseTtlMs,
   log,
   outputRoot: data.outputRoot,
   adapterDir: data.adapterDir,

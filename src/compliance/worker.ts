@@ -1,3 +1,4 @@
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { readComplianceConfig, type ComplianceConfig } from '../domain/compliance/config.js';
 import type { Logger } from '../logger.js';
@@ -13,6 +14,7 @@ import { loadAdapter } from './load-adapter.js';
 import type {
   AdapterState,
   Hold,
+  LeaseFence,
   NewHold,
   RecordQuery,
   ComplianceRoom,
@@ -54,6 +56,7 @@ export interface ComplianceWorkerOptions {
   purgeBatchSize?: number;
   /** Who holds the worker lease: stable for a Standard Edition data dir. */
   holder?: string;
+  /** How long the lease lasts unrenewed (PERCH_COMPLIANCE_LEASE_MS; default 30 s). */
   leaseTtlMs?: number;
   now?: () => number;
   /** Called at each step of a capture or run (tests stop the process at a chosen one). */
@@ -106,6 +109,9 @@ export interface WorkerThreadStatus {
 /** Folder under the compliance output folder where eDiscovery exports are written. */
 export const EDISCOVERY_FOLDER = 'ediscovery';
 
+/** How long the worker lease lasts unrenewed by default, in ms (PERCH_COMPLIANCE_LEASE_MS). */
+export const LEASE_TTL_MS = 30_000;
+
 /** How often the retention purge runs on its own (it also runs on POST /compliance/purge). */
 const PURGE_EVERY_MS = 3_600_000;
 /** Records deleted per purge transaction: short, so that capture and runs interleave. */
@@ -125,6 +131,13 @@ export interface PurgeResult {
   keptUnexported: number;
   startedAt: string;
   finishedAt: string;
+}
+
+/** A run's write was refused: another worker holds the lease, or this one's has expired. */
+class LeaseLostError extends Error {
+  constructor(adapter: string, what: string) {
+    super(`compliance worker lease lost: ${what} of adapter ${adapter} refused`);
+  }
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -164,7 +177,7 @@ export class ComplianceWorker {
       batchSize: 500,
       purgeBatchSize: PURGE_BATCH,
       holder: 'standard',
-      leaseTtlMs: 30_000,
+      leaseTtlMs: LEASE_TTL_MS,
       now: Date.now,
       ...opts,
     };
@@ -252,7 +265,13 @@ export class ComplianceWorker {
       this.storeError = this.lastError = message(err);
       throw err;
     }
-    await this.runAdapters(cs, force);
+    try {
+      await this.runAdapters(cs, force);
+    } catch (err) {
+      // Stalled past the lease and fenced off: nothing more until the lease is held again.
+      if (err instanceof LeaseLostError) return;
+      throw err;
+    }
     const config = await readComplianceConfig(this.o.chat);
     const now = this.o.now();
     if (
@@ -497,12 +516,49 @@ export class ComplianceWorker {
         await this.runAdapter(cs, this.settings(a, config), config.maxRecordsPerRun, state);
         this.adapterErrors.delete(a.name);
       } catch (err) {
+        if (err instanceof LeaseLostError) {
+          this.o.log.warn(
+            { holder: this.o.holder, err: err.message },
+            'compliance worker: lease lost; it stops until it holds the lease again',
+          );
+          throw err;
+        }
         const msg = message(err);
         this.adapterErrors.set(a.name, { message: msg, at: now });
         this.o.log.error({ adapter: a.name, err: msg }, 'compliance adapter run failed');
         await cs.recordError(a.name, msg, now).catch(() => undefined);
       }
     }
+  }
+
+  private get fence(): LeaseFence {
+    return { holder: this.o.holder, ttlMs: this.o.leaseTtlMs };
+  }
+
+  /**
+   * After a commit refused by the lease fence: the files this worker renamed for the run
+   * `start..end` are removed unless the compliance store records exactly that run as pending or
+   * exported. It normally does: a run is begun under the lease (fenced too), and the worker that
+   * takes over redoes a pending run with its range and settings, so it writes the same names with
+   * the same content, and removing them could remove that worker's output (a gap).
+   */
+  private async dropStaleOutput(
+    cs: ComplianceStore,
+    name: string,
+    start: number,
+    end: number,
+    renamed: string[],
+  ): Promise<void> {
+    const state = await cs.getAdapterState(name);
+    const owned =
+      state !== undefined &&
+      ((state.pending?.start === start && state.pending.end === end) || state.cursor >= end);
+    if (owned) return;
+    for (const file of renamed) await fs.rm(file, { force: true });
+    this.o.log.warn(
+      { adapter: name, files: renamed.map((f) => path.basename(f)) },
+      'compliance worker: removed the output of a run refused by the lease fence',
+    );
   }
 
   /** Exports everything past the adapter's cursor, one batch of at most `max` records at a time. */
@@ -513,6 +569,8 @@ export class ComplianceWorker {
     initial: AdapterState | undefined,
   ): Promise<void> {
     let state = initial;
+    const fence = this.fence;
+    const now = () => this.o.now();
     for (;;) {
       let start: number;
       let end: number;
@@ -522,16 +580,26 @@ export class ComplianceWorker {
         // Redo the interrupted run exactly: same range, same settings, so the same file names.
         ({ start, end } = state.pending);
         settings = JSON.parse(state.pending.config) as AdapterSettings;
+        // Still ours? (Fenced like a new run, before any file is written.)
+        if (!(await cs.beginRun(settings.name, start, end, state.pending.config, now(), fence))) {
+          throw new LeaseLostError(settings.name, 'the redo');
+        }
       } else {
         start = state?.cursor ?? 0;
         const next = await cs.readRecords(start, max);
         if (next.length === 0) {
-          await cs.commitRun(configured.name, start, 0, this.o.now());
+          if (!(await cs.commitRun(configured.name, start, 0, now(), fence))) {
+            throw new LeaseLostError(configured.name, 'the commit');
+          }
           return;
         }
         end = next[next.length - 1]!.id;
         settings = configured;
-        await cs.beginRun(settings.name, start, end, JSON.stringify(settings), this.o.now());
+        if (
+          !(await cs.beginRun(settings.name, start, end, JSON.stringify(settings), now(), fence))
+        ) {
+          throw new LeaseLostError(settings.name, 'the start of a run');
+        }
         this.step('run:begun');
       }
       const records = await cs.readRecords(start, Math.max(end - start, 1), end);
@@ -541,10 +609,12 @@ export class ComplianceWorker {
         afterWrite: () => this.step('run:file-written'),
       });
       await out.prepare();
+      const renamed: string[] = [];
       const writer = {
         directory: out.directory,
         writeFile: async (name: string, data: string | Buffer) => {
           await out.writeFile(name, data);
+          renamed.push(path.join(out.directory, name));
           this.step('run:file-renamed');
         },
       };
@@ -559,7 +629,10 @@ export class ComplianceWorker {
         writer,
       );
       this.step('run:translated');
-      await cs.commitRun(settings.name, end, records.length, this.o.now());
+      if (!(await cs.commitRun(settings.name, end, records.length, now(), fence))) {
+        await this.dropStaleOutput(cs, settings.name, start, end, renamed);
+        throw new LeaseLostError(settings.name, 'the commit');
+      }
       this.step('run:committed');
       this.o.log.info(
         { adapter: settings.name, records: records.length, from: start + 1, to: end },

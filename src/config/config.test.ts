@@ -27,3 +27,21 @@ test('README configuration reference is generated from the schema and up to date
   const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
   assert.equal(readme, withConfigReference(readme), 'run npm run docs:config');
 });
+
+test('PERCH_COMPLIANCE_LEASE_MS: 30 s by default, validated, and longer than two polls', () => {
+  assert.equal(toConfig(readEnv({})).complianceLeaseMs, 30_000);
+  assert.equal(toConfig(readEnv({ PERCH_COMPLIANCE_LEASE_MS: '3000' })).complianceLeaseMs, 3000);
+  for (const bad of ['999', '3600001', '1.5', 'soon']) {
+    assert.throws(
+      () => toConfig(readEnv({ PERCH_COMPLIANCE_LEASE_MS: bad })),
+      (err: unknown) =>
+        err instanceof ValidationError && /PERCH_COMPLIANCE_LEASE_MS/.test(err.message),
+      bad,
+    );
+  }
+  assert.throws(
+    () =>
+      toConfig(readEnv({ PERCH_COMPLIANCE_LEASE_MS: '2000', PERCH_COMPLIANCE_POLL_MS: '1000' })),
+    /PERCH_COMPLIANCE_LEASE_MS \(2000\) must be more than twice PERCH_COMPLIANCE_POLL_MS \(1000\)/,
+  );
+});

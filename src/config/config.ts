@@ -123,6 +123,15 @@ export const configSchema = z.object({
     .max(600_000)
     .default(1000)
     .describe('PERCH_COMPLIANCE_POLL_MS: how often the compliance worker drains the outbox.'),
+  complianceLeaseMs: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .max(3_600_000)
+    .default(30_000)
+    .describe(
+      'PERCH_COMPLIANCE_LEASE_MS: how long the compliance worker lease of a pool lasts unrenewed (default 30 s): when its holder stops, another front end takes over after this; more than twice PERCH_COMPLIANCE_POLL_MS.',
+    ),
   pool: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits and . _ - only, up to 64')
@@ -203,6 +212,7 @@ export const envNames: Record<keyof Config, string> = {
   complianceAdapterDir: 'PERCH_COMPLIANCE_ADAPTER_DIR',
   complianceRunIntervalSeconds: 'PERCH_COMPLIANCE_RUN_INTERVAL_SECONDS',
   compliancePollMs: 'PERCH_COMPLIANCE_POLL_MS',
+  complianceLeaseMs: 'PERCH_COMPLIANCE_LEASE_MS',
   retentionIntervalMs: 'PERCH_RETENTION_INTERVAL_MS',
   pool: 'PERCH_POOL',
   frontEnd: 'PERCH_FRONT_END',
@@ -234,13 +244,21 @@ export function toConfig(raw: Partial<Record<keyof Config, unknown>>): Config {
     });
     throw new ValidationError(`invalid configuration: ${problems.join('; ')}`, { problems });
   }
-  const poolProblem = checkPool(parsed.data) ?? checkTls(parsed.data);
+  const poolProblem = checkPool(parsed.data) ?? checkTls(parsed.data) ?? checkLease(parsed.data);
   if (poolProblem) {
     throw new ValidationError(`invalid configuration: ${poolProblem}`, {
       problems: [poolProblem],
     });
   }
   return { ...parsed.data, dataDir: path.resolve(parsed.data.dataDir) };
+}
+
+/** The worker renews its lease every poll: a lease no longer than a poll would lapse between. */
+function checkLease(c: Config): string | undefined {
+  if (c.complianceLeaseMs <= 2 * c.compliancePollMs) {
+    return `PERCH_COMPLIANCE_LEASE_MS (${c.complianceLeaseMs}) must be more than twice PERCH_COMPLIANCE_POLL_MS (${c.compliancePollMs})`;
+  }
+  return undefined;
 }
 
 /** A certificate goes with its key. */

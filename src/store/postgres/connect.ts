@@ -143,10 +143,17 @@ export const int8AsNumber = {
 /**
  * A pg pool on a store URL (one host or several), reading int8 as numbers. An idle client that
  * loses its connection (a restart, a failover) emits 'error' on the pool, which drops it; the
- * next query connects again (to the primary), so that must not crash the process.
+ * next query connects again (to the primary), so that must not crash the process. `more`: other
+ * pool settings (e.g. the compliance store's idle_in_transaction_session_timeout).
  */
-export function openPgPool(connectionString: string, max: number, name: string): pg.Pool {
+export function openPgPool(
+  connectionString: string,
+  max: number,
+  name: string,
+  more: Omit<pg.PoolConfig, 'connectionString' | 'max' | 'application_name'> = {},
+): pg.Pool {
   const pool = new pg.Pool({
+    ...more,
     connectionString,
     max,
     application_name: name,
