@@ -18,7 +18,7 @@ import type { Logger } from './logger.js';
 import { RealtimeServer } from './realtime/server.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
-import { parseStoreUrl, redact } from './store/store-url.js';
+import { parseStoreUrl, redact, type StoreLocation } from './store/store-url.js';
 import { version } from './version.js';
 
 export interface AppContext {
@@ -120,18 +120,26 @@ export async function createAppContext(
   // Moves the outbox into the compliance store (compliance.db, or PERCH_COMPLIANCE_STORE_URL) and
   // runs the adapters in a worker thread with its own connections, so that its synchronous SQLite
   // work never stalls chat. In a pool each front end competes for the lease under its own name.
+  const complianceLocation: StoreLocation =
+    config.complianceStoreUrl === undefined
+      ? { dialect: 'sqlite', file: path.join(config.dataDir, 'compliance.db') }
+      : parseStoreUrl(config.complianceStoreUrl);
+  // A pool sharing a PostgreSQL compliance store keeps its compliance output in the shared file
+  // store by default: the lease holder's adapter output and every front end's eDiscovery exports
+  // are in one folder that any front end can read and carry on. (Front ends with compliance
+  // stores of their own would overwrite each other's files there: they keep theirs apart.)
+  const sharedCompliance = pooled && complianceLocation.dialect === 'postgres';
   const compliance = new ComplianceThread({
     chat: store,
     chatLocation: location,
     sqliteSynchronous: config.sqliteSynchronous,
-    complianceLocation:
-      config.complianceStoreUrl === undefined
-        ? { dialect: 'sqlite', file: path.join(config.dataDir, 'compliance.db') }
-        : parseStoreUrl(config.complianceStoreUrl),
+    complianceLocation,
     holder: config.frontEnd ?? 'standard',
     leaseTtlMs: config.complianceLeaseMs,
     log: log.child({ subsystem: 'compliance' }),
-    outputRoot: config.complianceOutputDir ?? path.join(config.dataDir, 'compliance'),
+    outputRoot:
+      config.complianceOutputDir ??
+      path.join(sharedCompliance ? fileStoreDir : config.dataDir, 'compliance'),
     adapterDir: config.complianceAdapterDir ?? path.join(config.dataDir, 'compliance-adapters'),
     pollMs: config.compliancePollMs,
     runIntervalSeconds: config.complianceRunIntervalSeconds,

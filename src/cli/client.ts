@@ -77,6 +77,33 @@ function activeFrontEnds(err: ApiError): { name: string; url: string }[] {
   });
 }
 
+/** fetch, with a network failure as CliError `unreachable`. */
+async function reach(server: string, url: URL, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const why = cause?.code ?? cause?.message ?? (err as Error).message;
+    throw new CliError('unreachable', `cannot reach ${server}: ${why}`);
+  }
+}
+
+/** The ApiError of a failed answer whose (JSON) body was `body`. */
+function apiError(res: Response, body: unknown): ApiError {
+  const e = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } })?.error;
+  if (e && typeof e.code === 'string') {
+    return new ApiError(
+      e.code,
+      typeof e.message === 'string' ? e.message : res.statusText,
+      res.status,
+      e.details && typeof e.details === 'object'
+        ? (e.details as Record<string, unknown>)
+        : undefined,
+    );
+  }
+  return new ApiError('http_error', `HTTP ${res.status} ${res.statusText}`, res.status);
+}
+
 /**
  * A small JSON client for the HTTP API; every failure becomes an ApiError or a CliError. Turned
  * away by an idle front end of a pool, it retries against the active front ends it named (saying
@@ -102,8 +129,16 @@ export class ApiClient {
     path: string,
     opts: { query?: Query; body?: unknown; token?: string } = {},
   ): Promise<T> {
+    return this.onActive((server) => this.send<T>(server, method, path, opts));
+  }
+
+  /**
+   * Runs `call` against the current server; turned away by an idle front end, against each
+   * active front end it named until one answers (saying so on stderr), which becomes current.
+   */
+  private async onActive<T>(call: (server: string) => Promise<T>): Promise<T> {
     try {
-      return await this.send<T>(this.current, method, path, opts);
+      return await call(this.current);
     } catch (err) {
       if (!(err instanceof ApiError) || err.code !== 'front_end_idle') throw err;
       const idle = this.current;
@@ -114,7 +149,7 @@ export class ApiClient {
           `perch: ${idle} is an idle front end of its pool; retrying against the active front end ${a.name} (${a.url})`,
         );
         try {
-          const answer = await this.send<T>(a.url, method, path, opts);
+          const answer = await call(a.url);
           this.current = a.url;
           return answer;
         } catch (again) {
@@ -147,19 +182,12 @@ export class ApiClient {
     const token = opts.token ?? this.token;
     if (token) headers.authorization = `Bearer ${token}`;
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        method,
-        headers,
-        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-        signal: AbortSignal.timeout(60_000),
-      });
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      const why = cause?.code ?? cause?.message ?? (err as Error).message;
-      throw new CliError('unreachable', `cannot reach ${server}: ${why}`);
-    }
+    const res = await reach(server, url, {
+      method,
+      headers,
+      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      signal: AbortSignal.timeout(60_000),
+    });
     const text = await res.text();
     let body: unknown = undefined;
     if (text) {
@@ -169,49 +197,25 @@ export class ApiClient {
         body = undefined;
       }
     }
-    if (!res.ok) {
-      const e = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } })
-        ?.error;
-      if (e && typeof e.code === 'string') {
-        throw new ApiError(
-          e.code,
-          typeof e.message === 'string' ? e.message : res.statusText,
-          res.status,
-          e.details && typeof e.details === 'object'
-            ? (e.details as Record<string, unknown>)
-            : undefined,
-        );
-      }
-      throw new ApiError('http_error', `HTTP ${res.status} ${res.statusText}`, res.status);
-    }
+    if (!res.ok) throw apiError(res, body);
     return body as T;
   }
 
-  /** GETs a file and writes it to `file` (temp name, then renamed); API errors as request's. */
+  /**
+   * GETs a file and writes it to `file` (temp name, then renamed); API errors as request's, and
+   * like a request it moves on from an idle front end to an active one.
+   */
   async download(path: string, file: string): Promise<void> {
     const headers: Record<string, string> = {};
     if (this.token) headers.authorization = `Bearer ${this.token}`;
-    let res: Response;
-    try {
-      res = await fetch(`${this.server}/api/v1${path}`, {
+    const res = await this.onActive(async (server) => {
+      const r = await reach(server, new URL(`${server}/api/v1${path}`), {
         headers,
         signal: AbortSignal.timeout(600_000),
       });
-    } catch (err) {
-      throw new CliError('unreachable', `cannot reach ${this.server}: ${(err as Error).message}`);
-    }
-    if (!res.ok) {
-      const body = (await res.json().catch(() => undefined)) as
-        { error?: { code?: unknown; message?: unknown } } | undefined;
-      const e = body?.error;
-      throw typeof e?.code === 'string'
-        ? new ApiError(
-            e.code,
-            typeof e.message === 'string' ? e.message : res.statusText,
-            res.status,
-          )
-        : new ApiError('http_error', `HTTP ${res.status} ${res.statusText}`, res.status);
-    }
+      if (!r.ok) throw apiError(r, await r.json().catch(() => undefined));
+      return r;
+    });
     await fs.promises.mkdir(nodePath.dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.part`;
     await fs.promises.writeFile(tmp, Buffer.from(await res.arrayBuffer()), { mode: 0o600 });

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { ComplianceConfig } from '../domain/compliance/config.js';
 import { DirectoryOutput, toConversations, type AdapterSettings } from './adapter.js';
@@ -94,9 +95,10 @@ export async function exportRecords(
     .replace(/[-:]/g, '')
     .replace(/\.\d+Z$/, 'Z');
   const file = `ediscovery-${stamp}-${crypto.randomBytes(4).toString('hex')}.${format}`;
-  const out = new DirectoryOutput(directory);
-  await out.prepare();
-  await out.writeFile(file, data);
+  // No prepare(): in a pool the folder is shared, and another front end's export may be writing
+  // its temporary file there right now.
+  await fs.mkdir(directory, { recursive: true, mode: 0o700 });
+  await new DirectoryOutput(directory).writeFile(file, data);
   return {
     format,
     file,

@@ -98,7 +98,7 @@ export const configSchema = z.object({
     .min(1)
     .optional()
     .describe(
-      'PERCH_COMPLIANCE_OUTPUT_DIR: folder under which compliance adapters write (default <data dir>/compliance).',
+      'PERCH_COMPLIANCE_OUTPUT_DIR: folder under which compliance adapters and eDiscovery exports write (default <data dir>/compliance; in a pool with a PostgreSQL compliance store <PERCH_FILE_STORE_DIR>/compliance, shared by every front end).',
     ),
   complianceAdapterDir: z
     .string()

@@ -298,7 +298,7 @@ export function complianceRoutes(control?: ComplianceControl): AnyRoute[] {
       url: '/api/v1/compliance/exports/:file',
       summary: 'eDiscovery: download an export file (administrators)',
       description:
-        'The `file` that POST /api/v1/compliance/export answered, from the front end that wrote it. `404 export_not_found` for any other name.',
+        'The `file` that POST /api/v1/compliance/export answered, from any front end (in a pool exports are in the shared file store). `404 export_not_found` for any other name.',
       tags: ['compliance'],
       auth: 'admin',
       params: z.object({ file: z.string().min(1).max(200) }),
