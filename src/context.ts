@@ -11,6 +11,9 @@ import type { Config } from './config/config.js';
 import { bootstrap } from './domain/directory/commands.js';
 import { createDomain } from './domain/index.js';
 import type { Domain } from './domain/types.js';
+import { loadDirectoryConfig } from './directory/config.js';
+import { LdapConnector } from './directory/ldap-connector.js';
+import { DirectorySyncJob } from './directory/sync-job.js';
 import { EventBus } from './events.js';
 import { DiskFileStore } from './files/disk-file-store.js';
 import { buildHttpApp } from './http/app.js';
@@ -31,6 +34,8 @@ export interface AppContext {
   compliance: ComplianceThread;
   /** The scheduled purge of messages past their category's retention period. */
   retention: ChatRetentionJob;
+  /** The scheduled LDAP directory sync, when a directory is configured. */
+  directorySync: DirectorySyncJob | undefined;
   /** This process as a front end of an Enterprise Edition pool (PERCH_POOL), else undefined. */
   frontEnd: PoolFrontEnd | undefined;
   /** The address actually listened on (port resolved when 0 was asked). */
@@ -90,7 +95,14 @@ export async function createAppContext(
   const hubBus = pooled ? new EventBus(log.child({ subsystem: 'events' })) : bus;
   // This process in the pool: the events its commands log carry it, so it skips its own.
   const instance = crypto.randomUUID();
+  // Read now so that a broken directory file stops the start with its problems listed.
+  const directory =
+    config.directoryFile === undefined
+      ? undefined
+      : new LdapConnector(loadDirectoryConfig(config.directoryFile));
+  if (directory) log.info({ directory: directory.url }, 'directory');
   const domain = createDomain({
+    directory,
     store,
     events: bus,
     eventLog: pooled ? poolEventLog(instance) : undefined,
@@ -151,6 +163,13 @@ export async function createAppContext(
     intervalMs: config.retentionIntervalMs,
     log: log.child({ subsystem: 'retention' }),
   });
+  const directorySync = directory
+    ? new DirectorySyncJob({
+        domain,
+        intervalMs: config.directorySyncIntervalMs,
+        log: log.child({ subsystem: 'directory' }),
+      })
+    : undefined;
   const frontEnd: PoolFrontEnd | undefined =
     pooled && location.dialect === 'postgres'
       ? new PoolFrontEnd({
@@ -229,6 +248,7 @@ export async function createAppContext(
     realtime,
     compliance,
     retention,
+    directorySync,
     frontEnd,
     address() {
       const a = http.server.address();
@@ -248,6 +268,7 @@ export async function createAppContext(
       }
       compliance.start();
       retention.start();
+      directorySync?.start();
     },
     close() {
       closing ??= (async () => {
@@ -257,6 +278,7 @@ export async function createAppContext(
         await httpClosed;
         await frontEnd?.stop();
         await retention.stop();
+        await directorySync?.stop();
         await compliance.stop();
         await store.close();
       })();

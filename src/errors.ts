@@ -392,3 +392,40 @@ export class TopologyFrontEndError extends PerchError {
     super('topology_front_end', 400, message, details);
   }
 }
+
+/** The LDAP directory could not be reached, bound to or searched; nothing was changed. */
+export class DirectoryUnavailableError extends PerchError {
+  constructor(detail: string) {
+    super('directory_unavailable', 503, `the directory is unavailable: ${detail}`);
+  }
+}
+
+/** No LDAP directory is configured (PERCH_DIRECTORY_FILE, or the topology pool's `directory`). */
+export class DirectoryNotConfiguredError extends PerchError {
+  constructor() {
+    super(
+      'directory_not_configured',
+      409,
+      'no directory is configured: set PERCH_DIRECTORY_FILE (see docs/operations/directory.md)',
+    );
+  }
+}
+
+/** A directory connection file is unreadable or invalid; `details.problems` lists what. */
+export class DirectoryConfigError extends PerchError {
+  constructor(file: string, problems: string[]) {
+    super('directory_config_invalid', 400, `${file}: ${problems.join('; ')}`, { file, problems });
+  }
+}
+
+/** A directory user's password, login or account state is the directory's to change. */
+export class DirectoryManagedError extends PerchError {
+  constructor(login: string, fields: string[]) {
+    super(
+      'directory_managed',
+      409,
+      `${login} comes from the directory: change ${fields.join(', ')} there`,
+      { login, fields },
+    );
+  }
+}

@@ -9,6 +9,7 @@ import { registerComplianceCommands } from './compliance.js';
 import { registerConfigCommands } from './config.js';
 import { registerDataCommands } from './data.js';
 import { registerDbCommands } from './db.js';
+import { registerDirectoryCommands } from './directory.js';
 import { registerGroupCommands } from './group.js';
 import { registerMessageCommands } from './message.js';
 import { registerPolicyCommands } from './policy.js';
@@ -35,6 +36,7 @@ export function registerAdminCommands(program: Command): void {
   registerAddinCommands(program);
   registerComplianceCommands(program);
   registerPrincipalCommands(program);
+  registerDirectoryCommands(program);
   registerDbCommands(program);
   registerDataCommands(program);
   registerPoolCommands(program);

@@ -190,6 +190,22 @@ export const configSchema = z.object({
     .min(1)
     .optional()
     .describe('PERCH_TLS_KEY_FILE: PEM private key of PERCH_TLS_CERT_FILE (keep it owner-only).'),
+  directoryFile: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'PERCH_DIRECTORY_FILE: YAML file describing the LDAP / Active Directory connection users and groups are synced from (docs/operations/directory.md); unset: no directory.',
+    ),
+  directorySyncIntervalMs: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(2_592_000_000)
+    .default(900_000)
+    .describe(
+      'PERCH_DIRECTORY_SYNC_INTERVAL_MS: how often the server syncs from the directory (default 15 minutes; 0 turns the scheduled sync off, leaving `perch directory sync`).',
+    ),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -221,6 +237,8 @@ export const envNames: Record<keyof Config, string> = {
   fileStoreDir: 'PERCH_FILE_STORE_DIR',
   tlsCertFile: 'PERCH_TLS_CERT_FILE',
   tlsKeyFile: 'PERCH_TLS_KEY_FILE',
+  directoryFile: 'PERCH_DIRECTORY_FILE',
+  directorySyncIntervalMs: 'PERCH_DIRECTORY_SYNC_INTERVAL_MS',
 };
 
 /** Reads the PERCH_* variables (and nothing else) from an environment. */

@@ -4,7 +4,13 @@ import { AccessCache } from './access.js';
 import { SignInThrottle } from './directory/throttle.js';
 import { SettingsService } from './settings/commands.js';
 import type { EventLog } from './events.js';
-import type { Domain, EventSink, FileStore, PasswordHasher } from './types.js';
+import type {
+  DirectoryConnector,
+  Domain,
+  EventSink,
+  FileStore,
+  PasswordHasher,
+} from './types.js';
 
 export interface DomainOptions {
   store: Store;
@@ -17,6 +23,7 @@ export interface DomainOptions {
   log: Logger;
   clock?: () => number;
   sessionTtlMs?: number;
+  directory?: DirectoryConnector;
 }
 
 /** Builds the domain services shared by every transport. */
@@ -35,5 +42,6 @@ export function createDomain(opts: DomainOptions): Domain {
     secret: opts.secret,
     sessionTtlMs: opts.sessionTtlMs ?? 30 * 24 * 3_600_000,
     log: opts.log,
+    directory: opts.directory,
   };
 }

@@ -21,6 +21,47 @@ export interface PasswordHasher {
   verify(hash: string, password: string): Promise<boolean>;
 }
 
+/** One entry read from an LDAP directory, already mapped to Perch's fields. */
+export interface DirectoryEntry {
+  kind: 'user' | 'group' | 'ou';
+  /** Stable across renames and moves: entryUUID, or objectGUID as hex. */
+  externalId: string;
+  dn: string;
+  name: string;
+  displayName: string;
+  email: string | null;
+  description: string | null;
+  /** Users: the account is disabled in the directory. */
+  disabled: boolean;
+  /** Groups: the DNs of its direct members (users and groups). */
+  members: string[];
+}
+
+export interface DirectorySnapshot {
+  users: DirectoryEntry[];
+  groups: DirectoryEntry[];
+  ous: DirectoryEntry[];
+  /** DNs of entries left out because they lack the id or name attribute. */
+  skipped: string[];
+}
+
+/** Progress of a directory read: which search, and how many entries it has returned. */
+export interface DirectoryProgress {
+  phase: 'users' | 'disabled users' | 'groups' | 'organisational units';
+  entries: number;
+}
+
+/** An LDAP directory (src/directory/ldap-connector.ts): read in full, and bind to check passwords. */
+export interface DirectoryConnector {
+  /** Reads every user, group and OU; throws DirectoryUnavailableError when it cannot. */
+  fetch(onProgress?: (p: DirectoryProgress) => void): Promise<DirectorySnapshot>;
+  /**
+   * Binds as `dn` with `password`: true when the directory accepts it, false when it refuses;
+   * throws DirectoryUnavailableError when the directory cannot be reached.
+   */
+  verifyPassword(dn: string, password: string): Promise<boolean>;
+}
+
 /** Where uploaded file bodies live (a folder under the data dir in Standard Edition). */
 export interface FileStore {
   put(data: Buffer): Promise<{ key: string; sha256: string; size: number }>;
@@ -45,6 +86,8 @@ export interface Domain {
   hasher: PasswordHasher;
   files: FileStore;
   throttle: SignInThrottle;
+  /** The LDAP directory users and groups are synced from, when one is configured. */
+  directory?: DirectoryConnector;
   /** Secret for signing short-lived file download tokens. */
   secret: Buffer;
   sessionTtlMs: number;

@@ -9,6 +9,7 @@ import {
 } from 'kysely';
 import type {
   CategoryTable,
+  DirectoryLinkTable,
   Database,
   InvitationTable,
   MessageTable,
@@ -23,6 +24,7 @@ import type {
   Addin,
   AppendedMessage,
   ArchiveTable,
+  DirectoryLink,
   AuditEntry,
   AuditQuery,
   AuditResult,
@@ -85,6 +87,16 @@ function toTopicFeed(r: Selectable<TopicFeedTable>): TopicFeed {
     keywords: JSON.parse(r.keywords) as string[],
     createdAt: n(r.created_at),
     updatedAt: n(r.updated_at),
+  };
+}
+
+function toDirectoryLink(r: Selectable<DirectoryLinkTable>): DirectoryLink {
+  return {
+    principalId: n(r.principal_id),
+    externalId: r.external_id,
+    dn: r.dn,
+    entryKind: r.entry_kind,
+    syncedAt: n(r.synced_at),
   };
 }
 
@@ -404,6 +416,42 @@ export class KyselyOps implements StoreOps {
         SELECT gm.group_id FROM group_members gm JOIN a ON gm.member_id = a.id
       ) SELECT id FROM a`.execute(this.db);
     return rows.map((r) => n(r.id));
+  }
+
+  async listDirectoryLinks(): Promise<DirectoryLink[]> {
+    const rows = await this.db.selectFrom('directory_links').selectAll().execute();
+    return rows.map(toDirectoryLink);
+  }
+
+  async getDirectoryLink(principalId: number): Promise<DirectoryLink | undefined> {
+    const row = await this.db
+      .selectFrom('directory_links')
+      .selectAll()
+      .where('principal_id', '=', principalId)
+      .executeTakeFirst();
+    return row && toDirectoryLink(row);
+  }
+
+  async saveDirectoryLink(link: DirectoryLink): Promise<void> {
+    const values = {
+      principal_id: link.principalId,
+      external_id: link.externalId,
+      dn: link.dn,
+      entry_kind: link.entryKind,
+      synced_at: link.syncedAt,
+    };
+    await this.db
+      .insertInto('directory_links')
+      .values(values)
+      .onConflict((oc) =>
+        oc.column('principal_id').doUpdateSet({
+          external_id: values.external_id,
+          dn: values.dn,
+          entry_kind: values.entry_kind,
+          synced_at: values.synced_at,
+        }),
+      )
+      .execute();
   }
 
   async principalReferences(id: number): Promise<PrincipalReferences> {

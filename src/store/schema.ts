@@ -230,6 +230,14 @@ export interface ServerSecretTable {
   created_at: number;
 }
 
+export interface DirectoryLinkTable {
+  principal_id: number;
+  external_id: string;
+  dn: string;
+  entry_kind: 'user' | 'group' | 'ou';
+  synced_at: number;
+}
+
 export interface Database {
   principals: PrincipalTable;
   group_members: GroupMemberTable;
@@ -256,4 +264,5 @@ export interface Database {
   pool_event_head: PoolEventHeadTable;
   topology: TopologyTable;
   server_secrets: ServerSecretTable;
+  directory_links: DirectoryLinkTable;
 }

@@ -54,6 +54,16 @@ export interface PrincipalReferences {
   policy: string | null;
 }
 
+/** A principal synced from an LDAP directory, and the directory entry it stands for. */
+export interface DirectoryLink {
+  principalId: number;
+  /** The entry's stable id (entryUUID, objectGUID as hex): survives renames and moves. */
+  externalId: string;
+  dn: string;
+  entryKind: 'user' | 'group' | 'ou';
+  syncedAt: number;
+}
+
 export interface SessionRecord {
   userId: number;
   createdAt: number;
@@ -406,6 +416,11 @@ export interface StoreOps {
   deletePrincipal(id: number): Promise<void>;
   /** Every enabled user reached by expanding the given principals (groups recursively). */
   expandToUsers(principalIds: number[]): Promise<number[]>;
+  /** Every principal synced from the directory, with its entry's id and DN. */
+  listDirectoryLinks(): Promise<DirectoryLink[]>;
+  getDirectoryLink(principalId: number): Promise<DirectoryLink | undefined>;
+  /** Records (or moves) the directory entry a principal stands for. */
+  saveDirectoryLink(link: DirectoryLink): Promise<void>;
   // sessions
   createSession(tokenHash: string, userId: number, now: number, expiresAt: number): Promise<void>;
   getSession(tokenHash: string): Promise<SessionRecord | undefined>;

@@ -58,6 +58,7 @@ export function frontEndFromTopology(
     tlsCertFile: pool.tls?.cert,
     tlsKeyFile: pool.tls?.key,
     fileStoreDir: pool.fileStore,
+    directoryFile: pool.directory,
     ...(pool.edition === 'enterprise'
       ? {
           pool: pool.name,

@@ -76,6 +76,8 @@ const poolSchema = z
     /** Folder of uploaded files shared by the pool's front ends. */
     fileStore: absolutePath.optional(),
     tls: tlsSchema.optional(),
+    /** The LDAP directory connection file its front ends sync users and groups from. */
+    directory: absolutePath.optional(),
     frontEnds: z.array(frontEndSchema).min(1).max(MAX_FRONT_ENDS_PER_POOL),
     /** The front ends that serve clients (at most four); omitted: publish leaves the set as it is. */
     activeServers: z.array(name).min(1).max(MAX_ACTIVE_FRONT_ENDS).optional(),

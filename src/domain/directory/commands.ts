@@ -5,6 +5,7 @@ import {
   AdminRequiredError,
   ChatDisabledError,
   ConflictError,
+  DirectoryManagedError,
   InvalidCredentialsError,
   PolicyNotFoundError,
   PrincipalNotFoundError,
@@ -57,10 +58,18 @@ export async function signIn(d: Domain, input: unknown, clientKey: string): Prom
   const wait = Math.max(...keys.map((k) => d.throttle.waitMs(k)));
   if (wait > 0) throw new TooManyAttemptsError(Math.ceil(wait / 1000));
   const user = await d.store.getPrincipalByName(login);
-  const hash = user?.kind === 'user' ? await d.store.getPasswordHash(user.id) : null;
-  // Verify against a dummy hash when the user is unknown so that timing reveals nothing.
-  const ok = await d.hasher.verify(hash ?? (await dummyHash(d)), password);
-  if (!user || user.kind !== 'user' || !hash || !ok) {
+  let ok: boolean;
+  if (user?.kind === 'user' && user.source === 'ldap') {
+    // A directory user: the directory checks the password by a bind as the user's DN. An
+    // unreachable directory is `directory_unavailable`, not a failed attempt.
+    const link = await d.store.getDirectoryLink(user.id);
+    ok = !!d.directory && !!link && (await d.directory.verifyPassword(link.dn, password));
+  } else {
+    const hash = user?.kind === 'user' ? await d.store.getPasswordHash(user.id) : null;
+    // Verify against a dummy hash when the user is unknown so that timing reveals nothing.
+    ok = (await d.hasher.verify(hash ?? (await dummyHash(d)), password)) && hash !== null;
+  }
+  if (!user || user.kind !== 'user' || !ok) {
     for (const k of keys) d.throttle.fail(k);
     throw new InvalidCredentialsError();
   }
@@ -210,6 +219,12 @@ export async function updateUser(
   requireAdmin(actor);
   const v = parseInput(userPatchSchema, input, 'user change');
   const user = await requirePrincipal(d, login, 'user');
+  if (user.source === 'ldap') {
+    const managed = (['password', 'disabled', 'displayName', 'email'] as const).filter(
+      (k) => v[k] !== undefined,
+    );
+    if (managed.length > 0) throw new DirectoryManagedError(user.name, managed);
+  }
   if (user.id === actor.userId && (v.disabled === true || v.isAdmin === false)) {
     throw new RuleViolationError(
       'cannot_demote_self',
@@ -330,6 +345,7 @@ export async function changeGroupMembers(
     'group change',
   );
   const group = await requirePrincipal(d, groupName, 'group');
+  if (group.source === 'ldap') throw new DirectoryManagedError(group.name, ['its members']);
   const add = await resolvePrincipals(d, v.add);
   const remove = await resolvePrincipals(d, v.remove);
   const ancestors = await d.store.ancestry(group.id);
@@ -569,6 +585,7 @@ export async function updateGroup(
   requireAdmin(actor);
   const v = parseInput(groupPatchSchema, input, 'group change');
   const group = await requirePrincipal(d, groupName, 'group');
+  if (group.source === 'ldap') throw new DirectoryManagedError(group.name, Object.keys(v));
   const now = d.clock();
   await d.store.transaction(async (tx) => {
     if (v.name !== undefined) {
@@ -677,6 +694,7 @@ export async function removeGroup(
 ): Promise<GroupReferences> {
   requireAdmin(actor);
   const group = await requirePrincipal(d, groupName, 'group');
+  if (group.source === 'ldap') throw new DirectoryManagedError(group.name, ['whether it exists']);
   const refs = await d.store.transaction(async (tx) => {
     // Read inside the transaction so that the check and the delete see the same references.
     const r = await describeReferences(tx, group);

@@ -9,6 +9,7 @@ import * as m006 from './006-topology.js';
 import * as m007 from './007-pool-events.js';
 import * as m008 from './008-fts-rooms.js';
 import * as m009 from './009-server-secrets.js';
+import * as m010 from './010-directory-links.js';
 
 export interface Migration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -25,4 +26,5 @@ export const migrations: Record<string, Migration> = {
   '007': m007,
   '008': m008,
   '009': m009,
+  '010': m010,
 };

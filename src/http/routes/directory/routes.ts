@@ -21,6 +21,7 @@ import {
   listUsers,
   userPolicy,
 } from '../../../domain/directory/queries.js';
+import { syncDirectory } from '../../../domain/directory/sync.js';
 import { intString, nameString, principalNames } from '../../schemas.js';
 import { defineRoute, type AnyRoute } from '../../registry.js';
 
@@ -95,6 +96,23 @@ const grantBody = z
   .strict();
 
 export const directoryRoutes: AnyRoute[] = [
+  defineRoute({
+    method: 'POST',
+    url: '/api/v1/directory/sync',
+    summary:
+      'Sync users, groups and organisational units from the LDAP directory now (administrators)',
+    tags: ['directory'],
+    auth: 'admin',
+    audit: 'directory.sync',
+    body: z.object({ dryRun: z.boolean().optional() }).strict().optional(),
+    response: {
+      status: 200,
+      description:
+        'What the directory returned and what changed (or, with dryRun, would change): created, updated, renamed, disabled, enabled, removed, memberships, conflicts, signedOut.',
+    },
+    handler: ({ domain, actor, body }) =>
+      syncDirectory(domain, actor, { dryRun: body?.dryRun ?? false }),
+  }),
   defineRoute({
     method: 'GET',
     url: '/api/v1/users',
