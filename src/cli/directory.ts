@@ -13,7 +13,10 @@ export function describeSync(r: DirectorySyncSummary): string {
   const lines = [
     `${r.dryRun ? 'would sync' : 'synced'}: ${r.read.users} users, ${r.read.groups} groups, ${r.read.ous} organisational units read`,
     ...list('created', r.created),
-    ...list('renamed', r.renamed.map((x) => `${x.from} -> ${x.to}`)),
+    ...list(
+      'renamed',
+      r.renamed.map((x) => `${x.from} -> ${x.to}`),
+    ),
     ...list('updated', r.updated),
     ...list('disabled', r.disabled),
     ...list('enabled', r.enabled),

@@ -66,9 +66,7 @@ const ouSchema = z
 export const directoryConfigSchema = z
   .object({
     /** ldaps://host:636, or ldap://host:389 with startTls. */
-    url: z
-      .string()
-      .regex(/^ldaps?:\/\/[^\s/]+\/?$/i, 'ldaps://host[:port] or ldap://host[:port]'),
+    url: z.string().regex(/^ldaps?:\/\/[^\s/]+\/?$/i, 'ldaps://host[:port] or ldap://host[:port]'),
     startTls: z.boolean().default(false),
     /** PEM file of the CA that signed the directory's certificate (else the system's CAs). */
     caFile: z.string().min(1).optional(),

@@ -72,10 +72,12 @@ export class LdapConnector implements DirectoryConnector {
       url: this.config.url,
       timeout: this.config.timeoutMs,
       connectTimeout: this.config.timeoutMs,
-      tlsOptions: this.tls,
+      // ldapts speaks TLS from the start whenever it is given TLS options: only for ldaps://.
+      tlsOptions: /^ldaps:/i.test(this.config.url) ? { ...this.tls } : undefined,
       strictDN: false,
     });
-    if (this.config.startTls) await client.startTLS(this.tls);
+    // A copy each time: ldapts stores the connection's socket into the options it is given.
+    if (this.config.startTls) await client.startTLS({ ...this.tls });
     return client;
   }
 
