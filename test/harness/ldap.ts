@@ -124,6 +124,7 @@ export async function startLdap(entries = ''): Promise<LdapServer> {
       `pidfile ${path.join(dir, 'slapd.pid')}`,
       'modulepath /usr/lib/ldap',
       'moduleload back_mdb',
+      'moduleload refint',
       `TLSCertificateFile ${cert}`,
       `TLSCertificateKeyFile ${key}`,
       'database mdb',
@@ -133,6 +134,9 @@ export async function startLdap(entries = ''): Promise<LdapServer> {
       `rootpw ${rootPassword}`,
       `directory ${db}`,
       'index objectClass eq',
+      // As Active Directory does, a renamed or deleted entry is renamed or removed in groups.
+      'overlay refint',
+      'refint_attributes member',
       // Users may bind (authentication), read only what the service account reads.
       'access to attrs=userPassword by self write by anonymous auth by * none',
       'access to * by * read',

@@ -247,7 +247,8 @@ export async function syncDirectory(
         summary.memberships.length >
       0;
     if (!changed || dryRun) return;
-    events.unshift({ type: 'directory.changed' });
+    // Sign-outs first: a disabled user's connections close as signed out, not by a re-check.
+    events.push({ type: 'directory.changed' });
     await tx.recordActivity({
       kind: 'DIRECTORY_SYNCED',
       actorId: actor?.userId ?? null,
