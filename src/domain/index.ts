@@ -4,13 +4,7 @@ import { AccessCache } from './access.js';
 import { SignInThrottle } from './directory/throttle.js';
 import { SettingsService } from './settings/commands.js';
 import type { EventLog } from './events.js';
-import type {
-  DirectoryConnector,
-  Domain,
-  EventSink,
-  FileStore,
-  PasswordHasher,
-} from './types.js';
+import type { DirectoryConnector, Domain, EventSink, FileStore, PasswordHasher } from './types.js';
 
 export interface DomainOptions {
   store: Store;
