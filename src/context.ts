@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { Argon2Hasher } from './auth/argon2-hasher.js';
 import { poolEventLog } from './cluster/fan-out.js';
 import { PoolFrontEnd } from './cluster/front-end.js';
+import { PoolLink } from './cluster/pool-link.js';
 import { ChatRetentionJob } from './compliance/chat-retention.js';
 import { ComplianceThread } from './compliance/compliance-thread.js';
 import type { Config } from './config/config.js';
@@ -204,7 +205,13 @@ export async function createAppContext(
     compliance,
     edition: frontEnd ? 'enterprise' : 'standard',
     pool: frontEnd && {
+      name: frontEnd.pool,
       registry: frontEnd.registry,
+      link: new PoolLink({
+        pool: frontEnd.pool,
+        store,
+        log: log.child({ subsystem: 'pool-link' }),
+      }),
       admission,
       origins: () => frontEnd.origins(),
     },

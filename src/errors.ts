@@ -257,6 +257,41 @@ export class PoolNotFoundError extends NotFoundError {
   }
 }
 
+/**
+ * A call forwarded from another pool (`Authorization: PerchPool ...`) whose assertion does not
+ * hold: bad or stale signature, no pool-link secret published here, or a route that only a
+ * signed-in session may call.
+ */
+export class PoolLinkRefusedError extends PerchError {
+  constructor(message: string) {
+    super('pool_link_refused', 401, message);
+  }
+}
+
+/** A forwarded call names a user that this pool's directory does not have (or has disabled). */
+export class PoolUserUnknownError extends PerchError {
+  constructor(pool: string, login: string) {
+    super(
+      'pool_user_unknown',
+      403,
+      `user ${JSON.stringify(login)} is not in the directory of pool ${JSON.stringify(pool)}`,
+      { pool, login },
+    );
+  }
+}
+
+/** No front end of another pool answered a forwarded call. */
+export class PoolUnreachableError extends PerchError {
+  constructor(pool: string, tried: string[]) {
+    super(
+      'pool_unreachable',
+      502,
+      `no front end of pool ${JSON.stringify(pool)} answered (${tried.join(', ') || 'none published'})`,
+      { pool, tried },
+    );
+  }
+}
+
 /** An active set names a front end that never registered in the pool. */
 export class FrontEndNotFoundError extends NotFoundError {
   constructor(pool: string, names: string[]) {

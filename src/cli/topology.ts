@@ -118,7 +118,10 @@ Examples:
       `
 Idempotent: publishing the same topology again changes nothing and says so. Each pool's active
 set is set when the topology gives one (a change made since with \`perch pool active-server set\`
-is put back); without one it is left as it is. The PostgreSQL databases must exist (createdb).
+is put back); without one it is left as it is. With several enterprise pools, every pool's chat
+store gets the same pool-link secret (a step per pool), with which their front ends forward
+users' calls to each other (docs/operations/pools.md). The PostgreSQL databases must exist
+(createdb).
 Run \`perch topology validate --file F\` on each front-end host too: publish checks the stores,
 not the hosts' file stores and certificates.
 

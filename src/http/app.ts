@@ -6,6 +6,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyRequest,
 } from 'fastify';
+import type { PoolLink } from '../cluster/pool-link.js';
 import type { Config } from '../config/config.js';
 import type { PoolRegistry } from '../domain/pools/commands.js';
 import { addinOrigins } from '../domain/addins/commands.js';
@@ -29,6 +30,7 @@ import { directoryRoutes } from './routes/directory/routes.js';
 import { fileRoutes } from './routes/files/routes.js';
 import { meRoutes } from './routes/me/routes.js';
 import { messageRoutes } from './routes/messages/routes.js';
+import { poolLinkRoutes } from './routes/pools/link-routes.js';
 import { poolRoutes } from './routes/pools/routes.js';
 import { roomRoutes } from './routes/rooms/routes.js';
 import { sessionRoutes } from './routes/sessions/routes.js';
@@ -61,7 +63,11 @@ export interface HttpAppOptions {
   tls?: { cert: Buffer; key: Buffer };
   /** Set on a front end of an Enterprise Edition pool: /api/v1/pools and idle refusal. */
   pool?: {
+    /** This front end's pool: calls forwarded by other pools' front ends are taken. */
+    name: string;
     registry: PoolRegistry;
+    /** Forwards users' calls to the other pools of the topology (several pools). */
+    link: PoolLink;
     /** The error refusing client requests (this front end is idle), or undefined. */
     admission(): PerchError | undefined;
     /**
@@ -77,7 +83,7 @@ const idleExempt = /^\/api\/v1\/(sessions|pools)(\/|\?|$)/;
 
 /** Every route of the HTTP API except the web client's files, in registration order. */
 export function apiRoutes(
-  opts: { compliance?: ComplianceControl; pools?: PoolRegistry } = {},
+  opts: { compliance?: ComplianceControl; pools?: PoolRegistry; link?: PoolLink } = {},
 ): AnyRoute[] {
   return [
     ...sessionRoutes,
@@ -92,6 +98,7 @@ export function apiRoutes(
     ...adminRoutes,
     ...complianceRoutes(opts.compliance),
     ...poolRoutes(opts.pools),
+    ...poolLinkRoutes(opts.link),
   ];
 }
 
@@ -237,9 +244,13 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
           .send(notBuiltPage);
       },
     }),
-    ...apiRoutes({ compliance: opts.compliance, pools: opts.pool?.registry }),
+    ...apiRoutes({
+      compliance: opts.compliance,
+      pools: opts.pool?.registry,
+      link: opts.pool?.link,
+    }),
   );
-  registerRoutes(app, domain, routes);
+  registerRoutes(app, domain, routes, { pool: opts.pool?.name });
   await app.ready();
   return app;
 }

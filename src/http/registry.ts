@@ -1,8 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import { AdminRequiredError, UnauthenticatedError } from '../errors.js';
+import { AdminRequiredError, PoolLinkRefusedError, UnauthenticatedError } from '../errors.js';
 import { audited } from '../domain/audit/commands.js';
 import { authenticate } from '../domain/directory/commands.js';
+import { authenticatePoolAssertion, bodyDigest, isPoolAssertion } from '../domain/pools/link.js';
 import type { Domain } from '../domain/types.js';
 import { parseInput } from '../domain/validation.js';
 import { UnsupportedMediaTypeError } from './errors.js';
@@ -115,8 +116,22 @@ declare module 'fastify' {
  * Authentication comes before validation so that an anonymous caller learns that it must sign
  * in, not how its body is wrong, and costs the server no body parsing.
  */
-export function registerRoutes(app: FastifyInstance, domain: Domain, routes: AnyRoute[]): void {
-  const callers = new WeakMap<FastifyRequest, { token: string; actor: SignedInActor }>();
+export function registerRoutes(
+  app: FastifyInstance,
+  domain: Domain,
+  routes: AnyRoute[],
+  opts: {
+    /**
+     * This front end's pool: calls forwarded by another pool's front end (`Authorization:
+     * PerchPool ...`) are then taken on user-level routes, as the user they assert.
+     */
+    pool?: string;
+  } = {},
+): void {
+  const callers = new WeakMap<
+    FastifyRequest,
+    { token: string; actor: SignedInActor; forwardedBody?: string }
+  >();
   for (const spec of routes) {
     app.route({
       method: spec.method,
@@ -127,6 +142,25 @@ export function registerRoutes(app: FastifyInstance, domain: Domain, routes: Any
         spec.auth === 'none'
           ? undefined
           : async (request) => {
+              if (opts.pool !== undefined && isPoolAssertion(request.headers.authorization)) {
+                // Administration and sessions stay with each pool's own sign-in.
+                if (
+                  spec.auth !== 'user' ||
+                  /^\/api\/v1\/(sessions|remote|all-pools)(\/|$)/.test(spec.url)
+                ) {
+                  throw new PoolLinkRefusedError(
+                    `${spec.method} ${spec.url} cannot be called through the pool link`,
+                  );
+                }
+                const { actor, claims } = await authenticatePoolAssertion(
+                  domain,
+                  opts.pool,
+                  request.headers.authorization,
+                  { method: request.method, url: request.url },
+                );
+                callers.set(request, { token: '', actor, forwardedBody: claims.body });
+                return;
+              }
               const token = bearerToken(request);
               const actor = await authenticate(domain, token);
               if (spec.auth === 'admin' && !actor.isAdmin) {
@@ -148,6 +182,10 @@ export function registerRoutes(app: FastifyInstance, domain: Domain, routes: Any
         const params = spec.params ? parseInput(spec.params, request.params, 'path') : undefined;
         const query = spec.query ? parseInput(spec.query, request.query ?? {}, 'query') : undefined;
         const raw = request.body;
+        // A forwarded call's body is the one its assertion was signed for, or nothing runs.
+        if (caller?.forwardedBody !== undefined && bodyDigest(raw) !== caller.forwardedBody) {
+          throw new PoolLinkRefusedError('the body is not the one the pool assertion was made for');
+        }
         if (spec.bodyType === 'binary') {
           if (!Buffer.isBuffer(raw))
             throw new UnsupportedMediaTypeError('application/octet-stream');

@@ -1749,6 +1749,24 @@ export class KyselyOps implements StoreOps {
     return Buffer.from(row.value, 'base64');
   }
 
+  async getSecret(name: string): Promise<Buffer | undefined> {
+    const row = await this.db
+      .selectFrom('server_secrets')
+      .select('value')
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return row ? Buffer.from(row.value, 'base64') : undefined;
+  }
+
+  async putSecret(name: string, value: Buffer, now: number): Promise<void> {
+    const encoded = value.toString('base64');
+    await this.db
+      .insertInto('server_secrets')
+      .values({ name, value: encoded, created_at: now })
+      .onConflict((oc) => oc.column('name').doUpdateSet({ value: encoded, created_at: now }))
+      .execute();
+  }
+
   // ---------------------------------------------------------------- data archive
 
   async readArchiveRows(

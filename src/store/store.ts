@@ -594,6 +594,10 @@ export interface StoreOps {
    * callers with different candidates all get the same stored value.
    */
   ensureSecret(name: string, candidate: Buffer, now: number): Promise<Buffer>;
+  /** The secret stored under `name`, or undefined. */
+  getSecret(name: string): Promise<Buffer | undefined>;
+  /** Stores `value` under `name`, replacing any (`perch topology publish` for the pool link). */
+  putSecret(name: string, value: Buffer, now: number): Promise<void>;
 }
 
 /** A topology as `perch topology publish` recorded it. */

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { openPgPool, PgPoolRegistry } from '../cluster/registry.js';
+import { POOL_LINK_SECRET } from '../domain/pools/link.js';
 import { TopologyNotPublishedError } from '../errors.js';
 import { installStore, describeLocation, type InstallResult } from '../store/install.js';
 import { openStore } from '../store/open-store.js';
@@ -9,7 +10,7 @@ import type { Topology } from './schema.js';
 
 /** One thing publish did or found already done. */
 export interface PublishStep {
-  kind: 'store' | 'topology' | 'active set';
+  kind: 'store' | 'topology' | 'active set' | 'pool link';
   subject: string;
   changed: boolean;
   detail: string;
@@ -134,7 +135,47 @@ export async function publishTopology(
       await registry.close();
     }
   }
+  await publishPoolLink(topology, step, now);
   return steps;
+}
+
+/**
+ * Several enterprise pools: every pool's chat store gets the same pool-link secret, with which
+ * their front ends sign the calls they forward to each other (docs/operations/pools.md). A secret
+ * one of them already holds is kept, so publishing again changes nothing and forwarded calls in
+ * flight stay valid; a pool added later receives it.
+ */
+async function publishPoolLink(
+  topology: Topology,
+  step: (s: PublishStep) => void,
+  now: number,
+): Promise<void> {
+  const pools = topology.pools.filter((p) => p.edition === 'enterprise');
+  if (pools.length < 2) return;
+  const storeUrl = new Map(topology.stores.map((s) => [s.name, s.url]));
+  const stores = pools.map((pool) => ({
+    pool,
+    store: openStore(parseStoreUrl(storeUrl.get(pool.chatStore)!), { poolSize: 1 }),
+  }));
+  try {
+    const held = await Promise.all(stores.map(({ store }) => store.getSecret(POOL_LINK_SECRET)));
+    const secret = held.find((h) => h !== undefined) ?? crypto.randomBytes(32);
+    for (const [i, { pool, store }] of stores.entries()) {
+      if (held[i]?.equals(secret)) {
+        step({ kind: 'pool link', subject: pool.name, changed: false, detail: 'secret in place' });
+        continue;
+      }
+      await store.putSecret(POOL_LINK_SECRET, secret, now);
+      step({
+        kind: 'pool link',
+        subject: pool.name,
+        changed: true,
+        detail: `secret shared with ${pools.length - 1} other pool(s)`,
+      });
+    }
+  } finally {
+    for (const { store } of stores) await store.close();
+  }
 }
 
 /** The topology published in a chat store, parsed; TopologyNotPublishedError when there is none. */

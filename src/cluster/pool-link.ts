@@ -1,0 +1,143 @@
+import { z } from 'zod';
+import { PoolNotFoundError, PoolUnreachableError } from '../errors.js';
+import { bodyDigest, POOL_LINK_SECRET, signPoolAssertion } from '../domain/pools/link.js';
+import type { Logger } from '../logger.js';
+import type { Store } from '../store/store.js';
+
+/** The parts of a published topology the link reads (the document is JSON without passwords). */
+const publishedSchema = z.object({
+  pools: z.array(
+    z.object({
+      name: z.string(),
+      edition: z.string(),
+      tls: z.unknown().optional(),
+      activeServers: z.array(z.string()).optional(),
+      frontEnds: z.array(
+        z.object({
+          name: z.string(),
+          host: z.string(),
+          port: z.number(),
+          publicUrl: z.string().optional(),
+        }),
+      ),
+    }),
+  ),
+});
+
+/** What a forwarded call answered: its status and its JSON body (undefined for none). */
+export interface ForwardedAnswer {
+  status: number;
+  body: unknown;
+}
+
+/** How long one front end of another pool gets to answer before the next is tried. */
+const FORWARD_TIMEOUT_MS = 15_000;
+
+/**
+ * This front end's side of the pool link (see src/domain/pools/link.ts): it learns the other
+ * pools and their front ends from the topology published in its own chat store, and forwards a
+ * user's call to one of them, signed with the pool-link secret. It never decides anything about
+ * the call: the pool that receives it does.
+ */
+export class PoolLink {
+  readonly pool: string;
+  private readonly store: Store;
+  private readonly log: Logger;
+
+  constructor(opts: { pool: string; store: Store; log: Logger }) {
+    this.pool = opts.pool;
+    this.store = opts.store;
+    this.log = opts.log;
+  }
+
+  /** Every pool of the published topology with its front ends' URLs, active ones first. */
+  async pools(): Promise<Map<string, string[]>> {
+    const published = await this.store.getPublishedTopology();
+    const found = new Map<string, string[]>();
+    if (!published) return found;
+    const parsed = publishedSchema.safeParse(JSON.parse(published.document));
+    if (!parsed.success) return found;
+    for (const pool of parsed.data.pools) {
+      if (pool.edition !== 'enterprise') continue;
+      const scheme = pool.tls ? 'https' : 'http';
+      const active = pool.activeServers ?? [];
+      const ordered = [...pool.frontEnds].sort(
+        (a, b) => Number(!active.includes(a.name)) - Number(!active.includes(b.name)),
+      );
+      found.set(
+        pool.name,
+        ordered.map((f) => {
+          const host = f.host.includes(':') ? `[${f.host}]` : f.host;
+          return (f.publicUrl ?? `${scheme}://${host}:${f.port}`).replace(/\/+$/, '');
+        }),
+      );
+    }
+    return found;
+  }
+
+  /** Names of the other pools this one links to. */
+  async otherPools(): Promise<string[]> {
+    return [...(await this.pools()).keys()].filter((name) => name !== this.pool);
+  }
+
+  /**
+   * Sends `method /api/v1/{path}` to a front end of `target` as `login`, trying its front ends in
+   * turn (an unreachable or idle one is skipped); returns what the first to take it answered.
+   */
+  async forward(
+    target: string,
+    login: string,
+    call: { method: string; path: string; body?: unknown },
+  ): Promise<ForwardedAnswer> {
+    const urls = (await this.pools()).get(target);
+    if (!urls) throw new PoolNotFoundError(target);
+    const secret = await this.store.getSecret(POOL_LINK_SECRET);
+    if (!secret) throw new PoolUnreachableError(target, []);
+    const url = `/api/v1/${call.path}`;
+    const tried: string[] = [];
+    for (const base of urls) {
+      tried.push(base);
+      const authorization = signPoolAssertion(secret, {
+        pool: this.pool,
+        login,
+        ts: Date.now(),
+        method: call.method,
+        url,
+        body: bodyDigest(call.body),
+      });
+      let res: Response;
+      try {
+        res = await fetch(`${base}${url}`, {
+          method: call.method,
+          headers: {
+            authorization,
+            accept: 'application/json',
+            ...(call.body === undefined ? {} : { 'content-type': 'application/json' }),
+          },
+          body: call.body === undefined ? undefined : JSON.stringify(call.body),
+          signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
+        });
+      } catch (err) {
+        this.log.warn({ pool: target, url: base, err }, 'pool link: front end unreachable');
+        continue;
+      }
+      const text = await res.text();
+      let body: unknown;
+      try {
+        body = text === '' ? undefined : (JSON.parse(text) as unknown);
+      } catch {
+        body = undefined;
+      }
+      // An idle front end takes no calls; its pool's active ones will.
+      const code = errorCode(body);
+      if (res.status === 503 && (code === 'front_end_idle' || code === 'shutting_down')) continue;
+      return { status: res.status, body };
+    }
+    throw new PoolUnreachableError(target, tried);
+  }
+}
+
+function errorCode(body: unknown): string | undefined {
+  const error = (body as { error?: { code?: unknown } } | undefined)?.error;
+  return typeof error?.code === 'string' ? error.code : undefined;
+}
