@@ -71,6 +71,7 @@ describe('several pools: north and south on two PostgreSQL databases, one topolo
   const southTokens: Record<string, string> = {};
   const rooms: Record<string, number> = {};
   let northAdmin: Http;
+  let first: Awaited<ReturnType<typeof runPerch>>;
   let southAdmin: Http;
 
   /** `login` signed in at north. */
@@ -138,6 +139,9 @@ describe('several pools: north and south on two PostgreSQL databases, one topolo
       }),
     );
 
+    // Published while the front ends run: they read it at each forwarded call.
+    first = await runPerch(['topology', 'publish', '--file', file, '--json']);
+
     // The same people in both pools (alice, bob); carol only in north.
     const north = (northAdmin = await adminHttp(fe.north!));
     const south = (southAdmin = await adminHttp(fe.south!));
@@ -184,7 +188,6 @@ describe('several pools: north and south on two PostgreSQL databases, one topolo
 
   test('publish shares one pool-link secret among the pools; publishing again changes nothing', async () => {
     type Published = { steps: { kind: string; subject: string; changed: boolean }[] };
-    const first = await runPerch(['topology', 'publish', '--file', file, '--json']);
     assert.equal(first.code, 0, first.stderr);
     assert.deepEqual(
       (JSON.parse(first.stdout) as Published).steps
