@@ -7,10 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ChatRetentionJob } from '../../src/compliance/chat-retention.js';
-import { openPostgresComplianceStore } from '../../src/compliance/postgres-compliance-store.js';
-import { openSqliteComplianceStore } from '../../src/compliance/sqlite-compliance-store.js';
 import type { ComplianceRecord, ComplianceStore } from '../../src/compliance/types.js';
-import { ComplianceWorker } from '../../src/compliance/worker.js';
+import { openSqliteComplianceStore } from '../../src/compliance/sqlite-compliance-store.js';
+import type { ComplianceWorker } from '../../src/compliance/worker.js';
 import {
   createCategory,
   getCategory,
@@ -30,7 +29,7 @@ import type { DiskFileStore } from '../../src/files/disk-file-store.js';
 import { createLogger } from '../../src/logger.js';
 import { buildDomain, testDialects, type TestDomain } from '../harness/domain.js';
 import { buildRoom, buildUsers, expectCode, useFakeClock } from '../harness/domain-factories.js';
-import { testCluster } from '../harness/postgres.js';
+import { allRecords, domainWorker, testComplianceStore } from './helpers.js';
 
 const DAY = 86_400_000;
 const day0 = Date.UTC(2024, 0, 1, 12);
@@ -55,25 +54,12 @@ for (const dialect of testDialects()) {
 
     async function records(): Promise<ComplianceRecord[]> {
       await worker.runNow();
-      const cs = openCompliance();
-      try {
-        return await cs.readRecords(0, 100_000);
-      } finally {
-        await cs.close();
-      }
+      return allRecords(openCompliance);
     }
 
     before(async () => {
       t = await buildDomain({ dialect });
-      if (dialect === 'sqlite') {
-        const file = path.join(t.dir, 'compliance.db');
-        openCompliance = () => openSqliteComplianceStore({ file });
-      } else {
-        const cluster = await testCluster();
-        const { name, url } = await cluster.createDatabase({ empty: true });
-        openCompliance = () => openPostgresComplianceStore({ connectionString: url });
-        dropCompliance = () => cluster.dropDatabase(name);
-      }
+      ({ open: openCompliance, drop: dropCompliance } = await testComplianceStore(dialect, t.dir));
       clock = useFakeClock(t, day0);
       ({ alice } = await buildUsers(t, ['alice']));
       for (const [name, retentionDays] of [
@@ -116,14 +102,7 @@ for (const dialect of testDialects()) {
       clock.now = day0 + 29 * DAY;
       await postMessage(t.d, alice, rooms.s1!, { text: 'zebra young s1' });
       clock.now = day0 + 31 * DAY;
-      worker = new ComplianceWorker({
-        chat: t.store,
-        openStore: async () => openCompliance(),
-        log: createLogger('silent'),
-        outputRoot: path.join(t.dir, 'out'),
-        adapterDir: path.join(t.dir, 'adapters'),
-        now: () => clock.now,
-      });
+      worker = domainWorker(t, openCompliance, clock);
     });
 
     after(async () => {
@@ -257,14 +236,12 @@ for (const dialect of testDialects()) {
       clock.now = day0 + 31 * DAY;
       // Holds unreadable (a compliance store that cannot be opened: its folder is a file).
       fs.writeFileSync(path.join(t.dir, 'not-a-folder'), '');
-      const blind = new ComplianceWorker({
-        chat: t.store,
-        openStore: async () =>
+      const blind = domainWorker(
+        t,
+        () =>
           openSqliteComplianceStore({ file: path.join(t.dir, 'not-a-folder', 'compliance.db') }),
-        log: createLogger('silent'),
-        outputRoot: path.join(t.dir, 'out'),
-        adapterDir: path.join(t.dir, 'adapters'),
-      });
+        clock,
+      );
       const log = createLogger('silent');
       const failing = new ChatRetentionJob({
         domain: t.d,

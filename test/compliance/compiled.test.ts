@@ -8,10 +8,10 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import { compiledEntry } from '../cli/helpers.js';
-import { adminHttp, buildCategory, buildRoom, buildUsers, postMany } from '../e2e/helpers.js';
+import { postMany } from '../e2e/helpers.js';
 import type { Http, TestUser } from '../e2e/helpers.js';
-import { cleanup, startServer, type TestServer } from '../harness/server.js';
-import { readJsonlOutput } from './helpers.js';
+import { cleanup, type TestServer } from '../harness/server.js';
+import { readJsonlOutput, startJsonlServer } from './helpers.js';
 
 interface Status {
   worker: { state: string; threadId: number | null; restarts: number; lastExit: string | null };
@@ -45,20 +45,13 @@ describe('compliance worker thread from the compiled build', () => {
   let roomId: number;
 
   before(async () => {
-    server = await startServer({
+    ({ server, admin, alice, roomId } = await startJsonlServer({
       entry: compiledEntry(),
       plainNode: true,
       // SQLite whatever PERCH_TEST_DIALECT says: the test reads compliance.db in the data dir.
       dialect: 'sqlite',
       env: { PERCH_COMPLIANCE_RUN_INTERVAL_SECONDS: '1', PERCH_COMPLIANCE_POLL_MS: '50' },
-    });
-    admin = await adminHttp(server);
-    ({ alice } = await buildUsers(server, admin, ['alice']));
-    await buildCategory(admin, { name: 'c', allowed: ['alice'] });
-    roomId = (await buildRoom(admin, { name: 'r', category: 'c', privacy: 'open' })).id;
-    await admin.ok('PATCH', '/api/v1/compliance/config', {
-      adapters: [{ name: 'jsonl', type: 'jsonl' }],
-    });
+    }));
   });
 
   after(async () => {

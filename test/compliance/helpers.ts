@@ -3,6 +3,22 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { openPostgresComplianceStore } from '../../src/compliance/postgres-compliance-store.js';
+import { openSqliteComplianceStore } from '../../src/compliance/sqlite-compliance-store.js';
+import type { ComplianceRecord, ComplianceStore } from '../../src/compliance/types.js';
+import { ComplianceWorker, type ComplianceWorkerOptions } from '../../src/compliance/worker.js';
+import { createLogger } from '../../src/logger.js';
+import {
+  adminHttp,
+  buildCategory,
+  buildRoom,
+  buildUsers,
+  type Http,
+  type TestUser,
+} from '../e2e/helpers.js';
+import type { TestDomain } from '../harness/domain.js';
+import { testCluster } from '../harness/postgres.js';
+import { startServer, type StartServerOptions, type TestServer } from '../harness/server.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const xsdPath = path.join(repoRoot, 'docs', 'compliance', 'perch-compliance.xsd');
@@ -94,4 +110,67 @@ export function assertExactlyOnce(ids: number[], expected: number | number[], wh
     [...want].sort((a, b) => a - b),
     `${what}: unexpected record ids`,
   );
+}
+
+/**
+ * The compliance store of a domain test: compliance.db in `dir` (SQLite), or an empty database of
+ * the test PostgreSQL cluster, which `drop` removes. `open` opens a new connection each time.
+ */
+export async function testComplianceStore(
+  dialect: 'sqlite' | 'postgres',
+  dir: string,
+): Promise<{ open: () => ComplianceStore; drop: () => Promise<void> }> {
+  if (dialect === 'sqlite') {
+    const file = path.join(dir, 'compliance.db');
+    return { open: () => openSqliteComplianceStore({ file }), drop: async () => {} };
+  }
+  const cluster = await testCluster();
+  const { name, url } = await cluster.createDatabase({ empty: true });
+  return {
+    open: () => openPostgresComplianceStore({ connectionString: url }),
+    drop: () => cluster.dropDatabase(name),
+  };
+}
+
+/** A silent compliance worker over a test domain's chat store, on its fake clock. */
+export function domainWorker(
+  t: TestDomain,
+  open: () => ComplianceStore,
+  clock: { now: number },
+  more: Partial<ComplianceWorkerOptions> = {},
+): ComplianceWorker {
+  return new ComplianceWorker({
+    chat: t.store,
+    openStore: async () => open(),
+    log: createLogger('silent'),
+    outputRoot: path.join(t.dir, 'out'),
+    adapterDir: path.join(t.dir, 'adapters'),
+    now: () => clock.now,
+    ...more,
+  });
+}
+
+/** Every record the compliance store holds, oldest first (on a connection of its own). */
+export async function allRecords(open: () => ComplianceStore): Promise<ComplianceRecord[]> {
+  const cs = open();
+  try {
+    return await cs.readRecords(0, 100_000);
+  } finally {
+    await cs.close();
+  }
+}
+
+/** A server with alice, category `c`, open room `r` and the JSON-lines adapter `jsonl`. */
+export async function startJsonlServer(
+  opts: StartServerOptions,
+): Promise<{ server: TestServer; admin: Http; alice: TestUser; roomId: number }> {
+  const server = await startServer(opts);
+  const admin = await adminHttp(server);
+  const { alice } = await buildUsers(server, admin, ['alice']);
+  await buildCategory(admin, { name: 'c', allowed: ['alice'] });
+  const roomId = (await buildRoom(admin, { name: 'r', category: 'c', privacy: 'open' })).id;
+  await admin.ok('PATCH', '/api/v1/compliance/config', {
+    adapters: [{ name: 'jsonl', type: 'jsonl' }],
+  });
+  return { server, admin, alice, roomId };
 }

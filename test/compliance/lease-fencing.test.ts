@@ -7,17 +7,9 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import {
-  adminHttp,
-  buildCategory,
-  buildRoom,
-  buildUsers,
-  Http,
-  postMany,
-  type TestUser,
-} from '../e2e/helpers.js';
+import { Http } from '../e2e/helpers.js';
 import { assertExactlyOnce, readJsonlOutput } from './helpers.js';
-import { startCompliancePool, waitFor, type CompliancePool } from './pool.js';
+import { exportingPool, startCompliancePool, waitFor, type CompliancePool } from './pool.js';
 
 interface Status {
   backlog: number;
@@ -58,39 +50,10 @@ function logLines(text: string): LogLine[] {
   });
 }
 
-function chatTexts(): string[] {
-  return readJsonlOutput(path.join(pool.outputDir, 'jsonl'))
-    .filter((r) => r.type === 'CHAT')
-    .map((r) => r.content);
-}
-
 test('SIGSTOP of the lease holder mid-run: the other takes over; the resumed one is fenced off', async (t) => {
   const { fe } = pool;
-  const admin = await adminHttp(fe.fe1);
-  const users = await buildUsers(fe.fe1, admin, ['alice', 'bob']);
-  await buildCategory(admin, { name: 'c', allowed: ['alice', 'bob'] });
-  const roomId = (await buildRoom(admin, { name: 'r', category: 'c', privacy: 'open' })).id;
-  // Small runs, one after another while posts flow: the stop can land inside one.
-  await admin.ok('PATCH', '/api/v1/compliance/config', {
-    maxRecordsPerRun: 5,
-    adapters: [{ name: 'jsonl', type: 'jsonl' }],
-  });
-  const on = (name: 'fe1' | 'fe2', user: TestUser) => new Http(fe[name].url, user.token);
-  const posted: string[] = [];
-  const post = async (http: Http, count: number, label: string) => {
-    await postMany(http, roomId, count, (i) => `${label} ${i}`);
-    for (let i = 0; i < count; i++) posted.push(`${label} ${i}`);
-  };
-
-  await Promise.all([
-    post(on('fe1', users.alice), 15, 'before fe1'),
-    post(on('fe2', users.bob), 15, 'before fe2'),
-  ]);
-  await waitFor('the lease holder to export some posts', async () => chatTexts().length > 0);
-  const holder = await pool.leaseHolder();
-  assert.ok(holder === 'fe1' || holder === 'fe2', `lease holder: ${holder}`);
-  const victim: 'fe1' | 'fe2' = holder;
-  const survivor = victim === 'fe1' ? 'fe2' : 'fe1';
+  const { admin, users, roomId, on, posted, post, chatTexts, victim, survivor } =
+    await exportingPool(pool);
   const through = on(survivor, users.bob);
 
   // Posts flow through the other front end while the holder is stopped.

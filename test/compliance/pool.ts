@@ -6,8 +6,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import {
+  adminHttp,
+  buildCategory,
+  buildRoom,
+  buildUsers,
+  Http,
+  postMany,
+  type TestUser,
+} from '../e2e/helpers.js';
 import { testCluster, type PostgresCluster } from '../harness/postgres.js';
 import { cleanup, startServer, type TestServer } from '../harness/server.js';
+import { readJsonlOutput } from './helpers.js';
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -113,4 +123,45 @@ export async function startCompliancePool(
       };
     },
   };
+}
+
+type FrontEnd = 'fe1' | 'fe2';
+
+/**
+ * How both lease tests begin: alice and bob in open room `r`, the JSON-lines adapter `jsonl` in
+ * small runs (5 records: many files, so that a stop or kill is likely to land inside one), 15
+ * posts through each front end, and the lease holder (`victim`) exporting some of them.
+ */
+export async function exportingPool(pool: CompliancePool) {
+  const { fe } = pool;
+  const admin = await adminHttp(fe.fe1);
+  const users = await buildUsers(fe.fe1, admin, ['alice', 'bob']);
+  await buildCategory(admin, { name: 'c', allowed: ['alice', 'bob'] });
+  const roomId = (await buildRoom(admin, { name: 'r', category: 'c', privacy: 'open' })).id;
+  await admin.ok('PATCH', '/api/v1/compliance/config', {
+    maxRecordsPerRun: 5,
+    adapters: [{ name: 'jsonl', type: 'jsonl' }],
+  });
+  const on = (name: FrontEnd, user: TestUser) => new Http(fe[name].url, user.token);
+  /** Every post acknowledged so far. */
+  const posted: string[] = [];
+  const post = async (http: Http, count: number, label: string) => {
+    await postMany(http, roomId, count, (i) => `${label} ${i}`);
+    for (let i = 0; i < count; i++) posted.push(`${label} ${i}`);
+  };
+  /** The texts of the CHAT records in the adapter's output. */
+  const chatTexts = () =>
+    readJsonlOutput(path.join(pool.outputDir, 'jsonl'))
+      .filter((r) => r.type === 'CHAT')
+      .map((r) => r.content);
+  await Promise.all([
+    post(on('fe1', users.alice), 15, 'before fe1'),
+    post(on('fe2', users.bob), 15, 'before fe2'),
+  ]);
+  await waitFor('the lease holder to export some posts', async () => chatTexts().length > 0);
+  const holder = await pool.leaseHolder();
+  assert.ok(holder === 'fe1' || holder === 'fe2', `lease holder: ${holder}`);
+  const victim: FrontEnd = holder;
+  const survivor: FrontEnd = victim === 'fe1' ? 'fe2' : 'fe1';
+  return { admin, users, roomId, on, posted, post, chatTexts, victim, survivor };
 }

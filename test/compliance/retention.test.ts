@@ -2,12 +2,9 @@
 // only records past the retention period that every enabled adapter exported and no active hold
 // covers, in batches, and is itself captured.
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { openPostgresComplianceStore } from '../../src/compliance/postgres-compliance-store.js';
-import { openSqliteComplianceStore } from '../../src/compliance/sqlite-compliance-store.js';
 import type { ComplianceStore } from '../../src/compliance/types.js';
-import { ComplianceWorker } from '../../src/compliance/worker.js';
+import type { ComplianceWorker } from '../../src/compliance/worker.js';
 import {
   listHolds,
   placeHold,
@@ -16,7 +13,6 @@ import {
 } from '../../src/domain/compliance/commands.js';
 import { setComplianceConfig } from '../../src/domain/compliance/config.js';
 import { joinRooms, postMessage } from '../../src/domain/messages/commands.js';
-import { createLogger } from '../../src/logger.js';
 import { buildDomain, testDialects, type TestDomain } from '../harness/domain.js';
 import {
   buildCategory,
@@ -25,7 +21,7 @@ import {
   expectCode,
   useFakeClock,
 } from '../harness/domain-factories.js';
-import { testCluster } from '../harness/postgres.js';
+import { allRecords, domainWorker, testComplianceStore } from './helpers.js';
 
 const DAY = 86_400_000;
 const day0 = Date.UTC(2024, 0, 1, 12);
@@ -44,28 +40,15 @@ for (const dialect of testDialects()) {
 
     /** Texts of the CHAT records still in the compliance store. */
     async function chatsLeft(): Promise<string[]> {
-      const cs = openCompliance();
-      try {
-        return (await cs.readRecords(0, 100_000))
-          .filter((r) => r.kind === 'CHAT')
-          .map((r) => String(r.payload.text))
-          .sort();
-      } finally {
-        await cs.close();
-      }
+      return (await allRecords(openCompliance))
+        .filter((r) => r.kind === 'CHAT')
+        .map((r) => String(r.payload.text))
+        .sort();
     }
 
     before(async () => {
       t = await buildDomain();
-      if (dialect === 'sqlite') {
-        const file = path.join(t.dir, 'compliance.db');
-        openCompliance = () => openSqliteComplianceStore({ file });
-      } else {
-        const cluster = await testCluster();
-        const { name, url } = await cluster.createDatabase({ empty: true });
-        openCompliance = () => openPostgresComplianceStore({ connectionString: url });
-        dropCompliance = () => cluster.dropDatabase(name);
-      }
+      ({ open: openCompliance, drop: dropCompliance } = await testComplianceStore(dialect, t.dir));
       clock = useFakeClock(t, day0);
       const { alice, bob } = await buildUsers(t, ['alice', 'bob']);
       bobId = bob.userId;
@@ -82,13 +65,7 @@ for (const dialect of testDialects()) {
       clock.now = day0 + 40 * DAY;
       await postMessage(t.d, bob, r2, { text: 'day40 r2 bob' });
       await postMessage(t.d, alice, r2, { text: 'day40 r2 alice' });
-      worker = new ComplianceWorker({
-        chat: t.store,
-        openStore: async () => openCompliance(),
-        log: createLogger('silent'),
-        outputRoot: path.join(t.dir, 'out'),
-        adapterDir: path.join(t.dir, 'adapters'),
-        now: () => clock.now,
+      worker = domainWorker(t, openCompliance, clock, {
         purgeBatchSize: 2,
         onStep: (step) => steps.push(step),
       });

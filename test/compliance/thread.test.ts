@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { adminHttp, buildCategory, buildRoom, buildUsers, postMany } from '../e2e/helpers.js';
+import { adminHttp, postMany } from '../e2e/helpers.js';
 import type { Http, TestUser } from '../e2e/helpers.js';
-import { cleanup, startServer, tempDir, type TestServer } from '../harness/server.js';
-import { assertExactlyOnce, readJsonlOutput } from './helpers.js';
+import { cleanup, tempDir, type TestServer } from '../harness/server.js';
+import { assertExactlyOnce, readJsonlOutput, startJsonlServer } from './helpers.js';
 
 interface Status {
   backlog: number;
@@ -67,14 +67,7 @@ describe('compliance worker thread', () => {
     dataDir = await tempDir();
     fs.mkdirSync(path.join(dataDir, 'compliance-adapters'), { recursive: true });
     fs.writeFileSync(path.join(dataDir, 'compliance-adapters', 'crasher.mjs'), crasher);
-    server = await startServer({ dataDir });
-    admin = await adminHttp(server);
-    ({ alice } = await buildUsers(server, admin, ['alice']));
-    await buildCategory(admin, { name: 'c', allowed: ['alice'] });
-    roomId = (await buildRoom(admin, { name: 'r', category: 'c', privacy: 'open' })).id;
-    await admin.ok('PATCH', '/api/v1/compliance/config', {
-      adapters: [{ name: 'jsonl', type: 'jsonl' }],
-    });
+    ({ server, admin, alice, roomId } = await startJsonlServer({ dataDir }));
   });
 
   after(async () => {
