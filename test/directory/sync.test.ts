@@ -81,6 +81,35 @@ for (const dialect of testDialects()) {
       );
     });
 
+    it('a directory principal without its link (as a data import leaves it) is taken over, not duplicated', async () => {
+      const t2 = await buildDomain({ dialect });
+      try {
+        t2.d.directory = t.d.directory;
+        const imported = await t2.store.createPrincipal(
+          { kind: 'user', name: 'alice', displayName: 'Old Name', source: 'ldap' },
+          0,
+        );
+        const local = await t2.store.createPrincipal(
+          { kind: 'user', name: 'bob', displayName: 'Local Bob' },
+          0,
+        );
+        const r = await syncDirectory(t2.d, t2.admin);
+        assert.ok(!r.created.includes('alice'));
+        assert.deepEqual(
+          r.conflicts.map((c) => c.name),
+          ['bob'],
+          'a local user is never taken over',
+        );
+        const alice = (await t2.store.getPrincipalByName('alice'))!;
+        assert.equal(alice.id, imported.id);
+        assert.equal(alice.displayName, 'Alice Archer');
+        assert.ok(await t2.store.getDirectoryLink(alice.id));
+        assert.equal(await t2.store.getDirectoryLink(local.id), undefined);
+      } finally {
+        await t2.close();
+      }
+    });
+
     it('checks a password with a bind as the user', async () => {
       const dn = userDn('bob', 'engineering');
       assert.equal(await t.d.directory!.verifyPassword(dn, passwordOf('bob')), true);

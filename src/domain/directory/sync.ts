@@ -89,6 +89,7 @@ export async function syncDirectory(
       (await tx.getPrincipals(links.map((l) => l.principalId))).map((p) => [p.id, p]),
     );
     const seen = new Set<number>();
+    const linked = new Set(links.map((l) => l.principalId));
     /** Principal of each synced entry by normalized DN; ids are negative for dry-run creations. */
     const byDn = new Map<string, { id: number; name: string }>();
     let fakeId = -1;
@@ -100,8 +101,8 @@ export async function syncDirectory(
 
     const upsert = async (e: DirectoryEntry): Promise<void> => {
       const kind = e.kind === 'user' ? 'user' : 'group';
-      const link = byExternal.get(e.externalId);
-      const current = link && existing.get(link.principalId);
+      let link = byExternal.get(e.externalId);
+      let current = link && existing.get(link.principalId);
       const newLink = (principalId: number): DirectoryLink => ({
         principalId,
         externalId: e.externalId,
@@ -109,6 +110,22 @@ export async function syncDirectory(
         entryKind: e.kind,
         syncedAt: now,
       });
+      if (!current || current.kind !== kind) {
+        const holder = await tx.getPrincipalByName(e.name);
+        if (
+          holder &&
+          holder.source === 'ldap' &&
+          holder.kind === kind &&
+          !linked.has(holder.id) &&
+          !seen.has(holder.id)
+        ) {
+          // A directory principal that lost its link (a data import carries no links, or the
+          // directory was rebuilt): the entry of the same name takes it over, keeping its id.
+          link = newLink(holder.id);
+          current = holder;
+          if (!dryRun) await tx.saveDirectoryLink(link);
+        }
+      }
       if (!current || current.kind !== kind) {
         const holder = await tx.getPrincipalByName(e.name);
         if (holder) {
