@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './server.js';
+import { selfSignedCertificate } from './tls.js';
 
 const run = promisify(execFile);
 
@@ -88,31 +89,7 @@ export async function startLdap(entries = ''): Promise<LdapServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'perch-ldap-'));
   const db = path.join(dir, 'db');
   fs.mkdirSync(db);
-  const cert = path.join(dir, 'cert.pem');
-  const key = path.join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    ],
-    { stdio: 'ignore' },
-  );
+  const { cert, key } = selfSignedCertificate(dir);
   const rootPassword = 'root-secret';
   const conf = path.join(dir, 'slapd.conf');
   fs.writeFileSync(

@@ -153,6 +153,68 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/**
+ * A new cluster folder under `base`, owned by the postgres user when running as root, with a
+ * `stop` that stops whatever runs there and removes it (also when this process exits).
+ */
+function clusterFolder(bin: string, base: string): { dir: string; data: string; stop: () => void } {
+  const dir = fs.mkdtempSync(path.join(base, DIR_PREFIX));
+  fs.writeFileSync(path.join(dir, 'owner.pid'), String(process.pid));
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    process.removeListener('exit', stop);
+    destroySync(bin, dir);
+  };
+  process.on('exit', stop);
+  try {
+    if (asRoot) execFileSync('chown', ['postgres:', dir]);
+  } catch (err) {
+    stop();
+    throw err;
+  }
+  return { dir, data: path.join(dir, 'data'), stop };
+}
+
+/**
+ * Starts the server of `dir` on a free loopback port with the options `settings` gives for it;
+ * another process may take the port between the probe and the server's bind, so it tries three
+ * ports. Returns the port.
+ */
+async function startOnFreePort(
+  bin: string,
+  dir: string,
+  host: string,
+  settings: string[],
+): Promise<number> {
+  for (let attempt = 1; ; attempt += 1) {
+    const port = await freePort();
+    const options = [`-p ${port}`, `-k ${dir}`, `-c listen_addresses=${host}`, ...settings];
+    const [pgCtl, ctlArgs] = asOwner(bin, 'pg_ctl', [
+      '-D',
+      path.join(dir, 'data'),
+      '-l',
+      path.join(dir, 'postgres.log'),
+      '-o',
+      options.join(' '),
+      '-w',
+      '-t',
+      '60',
+      'start',
+    ]);
+    try {
+      await run(pgCtl, ctlArgs);
+      return port;
+    } catch (err) {
+      if (attempt >= 3) {
+        const log = fs.readFileSync(path.join(dir, 'postgres.log'), 'utf8');
+        throw new Error(`PostgreSQL did not start: ${String(err)}\n${log}`);
+      }
+    }
+  }
+}
+
 export interface StartPostgresOptions {
   /**
    * Where the cluster lives instead of memory: a benchmark whose data would not fit there, or
@@ -173,19 +235,8 @@ export interface StartPostgresOptions {
 export async function startPostgres(opts: StartPostgresOptions = {}): Promise<PostgresCluster> {
   const bin = findPostgresBin();
   removeOrphans(bin);
-  const dir = fs.mkdtempSync(path.join(opts.baseDir ?? baseDir(opts.durable), DIR_PREFIX));
-  fs.writeFileSync(path.join(dir, 'owner.pid'), String(process.pid));
-  const data = path.join(dir, 'data');
-  let stopped = false;
-  const stop = () => {
-    if (stopped) return;
-    stopped = true;
-    process.removeListener('exit', stop);
-    destroySync(bin, dir);
-  };
-  process.on('exit', stop);
+  const { dir, data, stop } = clusterFolder(bin, opts.baseDir ?? baseDir(opts.durable));
   try {
-    if (asRoot) execFileSync('chown', ['postgres:', dir]);
     const [initdb, initArgs] = asOwner(bin, 'initdb', [
       '-D',
       data,
@@ -201,41 +252,12 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
     ]);
     await run(initdb, initArgs);
     const host = '127.0.0.1';
-    let port = 0;
-    // Another process may take the free port between our probe and the server's bind: retry.
-    for (let attempt = 1; ; attempt += 1) {
-      port = await freePort();
-      const options = [
-        `-p ${port}`,
-        `-k ${dir}`,
-        `-c listen_addresses=${host}`,
-        ...(opts.durable
-          ? []
-          : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
-        `-c max_connections=${opts.maxConnections ?? 200}`,
-      ].join(' ');
-      const [pgCtl, ctlArgs] = asOwner(bin, 'pg_ctl', [
-        '-D',
-        data,
-        '-l',
-        path.join(dir, 'postgres.log'),
-        '-o',
-        options,
-        '-w',
-        '-t',
-        '60',
-        'start',
-      ]);
-      try {
-        await run(pgCtl, ctlArgs);
-        break;
-      } catch (err) {
-        if (attempt >= 3) {
-          const log = fs.readFileSync(path.join(dir, 'postgres.log'), 'utf8');
-          throw new Error(`PostgreSQL did not start: ${String(err)}\n${log}`);
-        }
-      }
-    }
+    const port = await startOnFreePort(bin, dir, host, [
+      ...(opts.durable
+        ? []
+        : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
+      `-c max_connections=${opts.maxConnections ?? 200}`,
+    ]);
     const url = (database: string) => `postgres://postgres@${host}:${port}/${database}`;
     const admin = async <T>(fn: (client: pg.Client) => Promise<T>): Promise<T> => {
       const client = new pg.Client({ connectionString: url('postgres') });
@@ -335,19 +357,8 @@ export async function startStandby(
   opts: { synchronous?: boolean; maxConnections?: number } = {},
 ): Promise<Standby> {
   const bin = findPostgresBin();
-  const dir = fs.mkdtempSync(path.join(baseDir(true), DIR_PREFIX));
-  fs.writeFileSync(path.join(dir, 'owner.pid'), String(process.pid));
-  const data = path.join(dir, 'data');
-  let stopped = false;
-  const stop = () => {
-    if (stopped) return;
-    stopped = true;
-    process.removeListener('exit', stop);
-    destroySync(bin, dir);
-  };
-  process.on('exit', stop);
+  const { dir, data, stop } = clusterFolder(bin, baseDir(true));
   try {
-    if (asRoot) execFileSync('chown', ['postgres:', dir]);
     const [backup, backupArgs] = asOwner(bin, 'pg_basebackup', [
       '-h',
       primary.host,
@@ -363,24 +374,10 @@ export async function startStandby(
       '--no-sync',
     ]);
     await run(backup, backupArgs);
-    const port = await freePort();
-    const [pgCtl, ctlArgs] = asOwner(bin, 'pg_ctl', [
-      '-D',
-      data,
-      '-l',
-      path.join(dir, 'postgres.log'),
-      '-o',
-      // A hot standby needs max_connections at least the primary's.
-      `-p ${port} -k ${dir} -c listen_addresses=${primary.host} -c max_connections=${opts.maxConnections ?? 200}`,
-      '-w',
-      '-t',
-      '60',
-      'start',
+    // A hot standby needs max_connections at least the primary's.
+    const port = await startOnFreePort(bin, dir, primary.host, [
+      `-c max_connections=${opts.maxConnections ?? 200}`,
     ]);
-    await run(pgCtl, ctlArgs).catch((err: unknown) => {
-      const log = fs.readFileSync(path.join(dir, 'postgres.log'), 'utf8');
-      throw new Error(`the standby did not start: ${String(err)}\n${log}`);
-    });
     const client = new pg.Client({ connectionString: primary.url('postgres') });
     await client.connect();
     try {

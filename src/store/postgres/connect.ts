@@ -20,6 +20,17 @@ export async function inRecovery(client: pg.Client): Promise<boolean> {
   return r.rows[0]!.standby;
 }
 
+/** A connection to one host of a store URL, with the probe timeout; call connect() on it. */
+function hostClient(connectionString: string, target: PgHost, name: string): pg.Client {
+  const client = new pg.Client({
+    connectionString: pgUrlFor(connectionString, target),
+    connectionTimeoutMillis: PROBE_TIMEOUT_MS,
+    application_name: name,
+  });
+  client.on('error', () => {});
+  return client;
+}
+
 /** The host found to be primary last, per multi-host URL: tried first next time. */
 const lastPrimary = new Map<string, string>();
 
@@ -38,12 +49,7 @@ export async function findPrimary(connectionString: string): Promise<PgHost> {
   );
   const passed: string[] = [];
   for (const target of order) {
-    const probe = new pg.Client({
-      connectionString: pgUrlFor(connectionString, target),
-      connectionTimeoutMillis: PROBE_TIMEOUT_MS,
-      application_name: 'perch-probe',
-    });
-    probe.on('error', () => {});
+    const probe = hostClient(connectionString, target, 'perch-probe');
     try {
       await probe.connect();
       if (!(await inRecovery(probe))) {
@@ -184,12 +190,7 @@ export async function hostStates(connectionString: string): Promise<HostState[]>
   return Promise.all(
     pgHosts(connectionString).map(async (target): Promise<HostState> => {
       const host = describeHost(target);
-      const client = new pg.Client({
-        connectionString: pgUrlFor(connectionString, target),
-        connectionTimeoutMillis: PROBE_TIMEOUT_MS,
-        application_name: 'perch-promote',
-      });
-      client.on('error', () => {});
+      const client = hostClient(connectionString, target, 'perch-promote');
       try {
         await client.connect();
         const r = await client.query<{ standby: boolean; lsn: string | null }>(
@@ -241,12 +242,7 @@ export async function promoteStandby(connectionString: string): Promise<PromoteR
     throw new Error(`no standby to promote and no primary answering (${why})`);
   }
   const target = pgHosts(connectionString).find((t) => describeHost(t) === best.host)!;
-  const client = new pg.Client({
-    connectionString: pgUrlFor(connectionString, target),
-    connectionTimeoutMillis: PROBE_TIMEOUT_MS,
-    application_name: 'perch-promote',
-  });
-  client.on('error', () => {});
+  const client = hostClient(connectionString, target, 'perch-promote');
   await client.connect();
   try {
     const r = await client.query<{ done: boolean }>('SELECT pg_promote(true, 60) AS done');
