@@ -7,22 +7,9 @@ import type {
   DirectoryProgress,
   DirectorySnapshot,
 } from '../domain/types.js';
+import { normalizeDn } from '../domain/directory/dn.js';
 import { DirectoryUnavailableError, PerchError } from '../errors.js';
 import { readBindPassword, type DirectoryConfig } from './config.js';
-
-/** A DN compared as the directory does: RDNs trimmed, case folded. */
-export function normalizeDn(dn: string): string {
-  return dn
-    .split(/(?<!\\),/)
-    .map((rdn) =>
-      rdn
-        .split('=')
-        .map((s) => s.trim())
-        .join('='),
-    )
-    .join(',')
-    .toLowerCase();
-}
 
 /** The DN of the entry's container (its parent), or '' for a top-level entry. */
 function parentDn(dn: string): string {

@@ -3,6 +3,7 @@ import type { DirectoryLink, Principal, StoreOps } from '../../store/store.js';
 import { logForPool, type ChangeEvent } from '../events.js';
 import type { Actor, DirectoryEntry, DirectoryProgress, Domain } from '../types.js';
 import { requireAdmin } from './commands.js';
+import { normalizeDn } from './dn.js';
 
 // Lync's AD sync: the directory's users, groups and organisational units become principals
 // (source `ldap`), linked by a stable id so renames are followed. Each run reads the whole
@@ -31,20 +32,6 @@ export interface DirectorySyncSummary {
 export interface DirectorySyncOptions {
   dryRun?: boolean;
   onProgress?: (p: DirectoryProgress) => void;
-}
-
-/** The DN as the directory compares it (see ldap-connector.ts normalizeDn). */
-function dnKey(dn: string): string {
-  return dn
-    .split(/(?<!\\),/)
-    .map((rdn) =>
-      rdn
-        .split('=')
-        .map((s) => s.trim())
-        .join('='),
-    )
-    .join(',')
-    .toLowerCase();
 }
 
 /**
@@ -134,7 +121,7 @@ export async function syncDirectory(
         }
         summary.created.push(e.name);
         if (dryRun) {
-          byDn.set(dnKey(e.dn), { id: fakeId--, name: e.name });
+          byDn.set(normalizeDn(e.dn), { id: fakeId--, name: e.name });
           return;
         }
         const p = await tx.createPrincipal(
@@ -151,7 +138,7 @@ export async function syncDirectory(
         );
         await tx.saveDirectoryLink(newLink(p.id));
         seen.add(p.id);
-        byDn.set(dnKey(e.dn), { id: p.id, name: p.name });
+        byDn.set(normalizeDn(e.dn), { id: p.id, name: p.name });
         return;
       }
       seen.add(current.id);
@@ -165,7 +152,7 @@ export async function syncDirectory(
           name = e.name;
         }
       }
-      byDn.set(dnKey(e.dn), { id: current.id, name });
+      byDn.set(normalizeDn(e.dn), { id: current.id, name });
       const changed =
         name !== current.name ||
         current.displayName !== e.displayName ||
@@ -229,11 +216,11 @@ export async function syncDirectory(
     // Direct members of each group and OU, as the directory has them. Members outside the
     // synced entries (contacts, foreign principals) are left out.
     for (const e of [...snapshot.groups, ...snapshot.ous]) {
-      const group = byDn.get(dnKey(e.dn));
+      const group = byDn.get(normalizeDn(e.dn));
       if (!group) continue;
       const want = new Map<number, string>();
       for (const m of e.members) {
-        const member = byDn.get(dnKey(m));
+        const member = byDn.get(normalizeDn(m));
         if (member && member.id !== group.id) want.set(member.id, member.name);
       }
       const have = group.id > 0 ? await tx.listGroupMembers(group.id) : [];
