@@ -192,6 +192,9 @@ export async function createAppContext(
         })
       : undefined;
   const admission = () => frontEnd?.admission();
+  const poolLink =
+    frontEnd &&
+    new PoolLink({ pool: frontEnd.pool, store, log: log.child({ subsystem: 'pool-link' }) });
   const tls =
     config.tlsCertFile !== undefined && config.tlsKeyFile !== undefined
       ? { cert: fs.readFileSync(config.tlsCertFile), key: fs.readFileSync(config.tlsKeyFile) }
@@ -204,17 +207,14 @@ export async function createAppContext(
     webRoot: opts.webRoot,
     compliance,
     edition: frontEnd ? 'enterprise' : 'standard',
-    pool: frontEnd && {
-      name: frontEnd.pool,
-      registry: frontEnd.registry,
-      link: new PoolLink({
-        pool: frontEnd.pool,
-        store,
-        log: log.child({ subsystem: 'pool-link' }),
-      }),
-      admission,
-      origins: () => frontEnd.origins(),
-    },
+    pool: frontEnd &&
+      poolLink && {
+        name: frontEnd.pool,
+        registry: frontEnd.registry,
+        link: poolLink,
+        admission,
+        origins: () => frontEnd.origins(),
+      },
     health: async () => {
       await store.getSettings();
       const checks: Record<string, unknown> = {
@@ -239,7 +239,7 @@ export async function createAppContext(
     version,
     maxFrameBytes: config.maxFrameBytes,
     maxBufferedBytes: config.maxBufferedBytes,
-    pool: frontEnd && { name: frontEnd.pool, frontEnd: frontEnd.name, admission },
+    pool: frontEnd && { name: frontEnd.pool, frontEnd: frontEnd.name, admission, link: poolLink },
   });
   realtime.attach(http.server);
   // Listening (and each room's position taken) before any client can connect.

@@ -1,5 +1,6 @@
+import WebSocket, { type RawData } from 'ws';
 import { z } from 'zod';
-import { PoolNotFoundError, PoolUnreachableError } from '../errors.js';
+import { PerchError, PoolNotFoundError, PoolUnreachableError } from '../errors.js';
 import { bodyDigest, POOL_LINK_SECRET, signPoolAssertion } from '../domain/pools/link.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
@@ -134,6 +135,116 @@ export class PoolLink {
       return { status: res.status, body };
     }
     throw new PoolUnreachableError(target, tried);
+  }
+
+  /**
+   * Opens a WebSocket to an active front end of `target` as `login` (the upgrade carries the
+   * assertion) and sends the client's `auth` frame there; returns the socket and that frame's
+   * reply. A front end that cannot be reached, is idle or is shutting down is skipped; a refusal
+   * of the user (`pool_user_unknown`, `pool_link_refused`) is thrown as it came.
+   */
+  async openSocket(
+    target: string,
+    login: string,
+    authFrame: string,
+  ): Promise<{ upstream: WebSocket; firstReply: RawData }> {
+    const urls = (await this.pools()).get(target);
+    if (!urls) throw new PoolNotFoundError(target);
+    const secret = await this.store.getSecret(POOL_LINK_SECRET);
+    if (!secret) throw new PoolUnreachableError(target, []);
+    const tried: string[] = [];
+    for (const base of urls) {
+      tried.push(base);
+      const authorization = signPoolAssertion(secret, {
+        pool: this.pool,
+        login,
+        ts: Date.now(),
+        method: 'GET',
+        url: '/ws',
+        body: bodyDigest(undefined),
+      });
+      const attempt = await openOne(`${base.replace(/^http/, 'ws')}/ws`, authorization, authFrame);
+      if ('upstream' in attempt) return attempt;
+      if (attempt.refusal) throw attempt.refusal;
+      this.log.warn(
+        { pool: target, url: base, reason: attempt.reason },
+        'pool relay: front end skipped',
+      );
+    }
+    throw new PoolUnreachableError(target, tried);
+  }
+}
+
+type Attempt =
+  { upstream: WebSocket; firstReply: RawData } | { reason: string; refusal?: PerchError };
+
+/** One front end: open, send `auth`, and wait for its reply (or learn why not). */
+function openOne(url: string, authorization: string, authFrame: string): Promise<Attempt> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, {
+      headers: { authorization },
+      handshakeTimeout: FORWARD_TIMEOUT_MS,
+      perMessageDeflate: false,
+    });
+    const timer = setTimeout(() => done({ reason: 'no reply to auth' }), FORWARD_TIMEOUT_MS);
+    let settled = false;
+    function done(a: Attempt): void {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      ws.removeAllListeners('message');
+      if (!('upstream' in a)) {
+        ws.removeAllListeners();
+        ws.on('error', () => {});
+        ws.terminate();
+      }
+      resolve(a);
+    }
+    ws.on('error', (err) => done({ reason: err.message }));
+    ws.on('unexpected-response', (_req, res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c.slice(0, 4096)));
+      res.on('end', () => {
+        let body: unknown;
+        try {
+          body = JSON.parse(text) as unknown;
+        } catch {
+          body = undefined;
+        }
+        const error = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } })
+          ?.error;
+        const code = typeof error?.code === 'string' ? error.code : undefined;
+        if (code === undefined || res.statusCode === undefined || res.statusCode >= 500) {
+          return done({ reason: `HTTP ${res.statusCode ?? '?'} ${code ?? ''}`.trim() });
+        }
+        done({
+          reason: code,
+          refusal: new PerchError(
+            code,
+            res.statusCode,
+            typeof error?.message === 'string' ? error.message : code,
+            error?.details as Record<string, unknown> | undefined,
+          ),
+        });
+      });
+    });
+    ws.on('open', () => ws.send(authFrame));
+    ws.once('message', (data: RawData) => {
+      // An idle front end refuses the session naming the active ones: try the next.
+      const reply = safeJson(data.toString()) as { type?: unknown; code?: unknown } | undefined;
+      const code = reply?.type === 'error' ? reply.code : undefined;
+      if (code === 'front_end_idle' || code === 'shutting_down') return done({ reason: code });
+      done({ upstream: ws, firstReply: data });
+    });
+  });
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
   }
 }
 

@@ -115,4 +115,6 @@ export const CloseCodes = {
   frontEndIdle: 4009,
   rateLimited: 4029,
   protocolError: 4400,
+  /** `/ws/pool/{name}`: that pool is not in the topology or none of its front ends answered. */
+  poolUnavailable: 4502,
 } as const;

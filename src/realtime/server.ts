@@ -1,7 +1,10 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import type { PoolLink } from '../cluster/pool-link.js';
+import { PoolRelay, RELAY_PATH } from '../cluster/pool-relay.js';
 import { authenticate, hashToken } from '../domain/directory/commands.js';
+import { authenticatePoolAssertion, isPoolAssertion } from '../domain/pools/link.js';
 import { createDownloadToken } from '../domain/files/commands.js';
 import {
   listFollows,
@@ -62,6 +65,8 @@ export interface RealtimeOptions {
     frontEnd: string;
     /** The error refusing a new session (this front end is idle), or undefined to admit it. */
     admission(): PerchError | undefined;
+    /** The link to the other pools: `/ws/pool/{name}` relays a client's socket to one of them. */
+    link?: PoolLink;
   };
 }
 
@@ -82,29 +87,77 @@ export class RealtimeServer {
   private heartbeat: NodeJS.Timeout | undefined;
   private participantLimit = 75;
   private readonly unsubscribe: () => void;
+  private readonly relay: PoolRelay | undefined;
+  /** Connections opened by another pool's relay, and the user it asserted. */
+  private readonly linked = new WeakMap<Connection, LinkedActor>();
 
   constructor(private readonly opts: RealtimeOptions) {
     this.d = opts.domain;
     this.log = opts.log;
     this.hub = new Hub(this.d, this.log);
+    const pool = opts.pool;
+    this.relay =
+      pool?.link &&
+      new PoolRelay({
+        domain: opts.domain,
+        link: pool.link,
+        log: opts.log.child({ subsystem: 'pool-relay' }),
+        maxFrameBytes: opts.maxFrameBytes,
+        maxBufferedBytes: opts.maxBufferedBytes,
+        admission: () => pool.admission(),
+      });
     // Frames above maxFrameBytes get a typed error; only far larger ones are cut by ws itself.
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: opts.maxFrameBytes * 4,
       perMessageDeflate: false,
     });
-    this.unsubscribe = opts.bus.subscribe((event) => this.hub.handle(event, this.participantLimit));
+    this.unsubscribe = opts.bus.subscribe((event) => {
+      this.relay?.handle(event);
+      return this.hub.handle(event, this.participantLimit);
+    });
     this.heartbeat = setInterval(() => this.beat(), opts.heartbeatMs ?? 30_000);
     this.heartbeat.unref();
   }
 
-  /** Takes over HTTP upgrade requests for `/ws` on the given server. */
+  /**
+   * Takes over HTTP upgrade requests on the given server: `/ws`, and on a pool's front end
+   * `/ws/pool/{name}` (the relay to another pool) and `/ws` opened by another pool's relay with a
+   * pool-link assertion instead of a session.
+   */
   attach(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      const path = (req.url ?? '').split('?')[0];
+      const path = (req.url ?? '').split('?')[0] ?? '';
+      const relayTo = RELAY_PATH.exec(path)?.[1];
+      if (relayTo !== undefined && this.relay && this.accepting) {
+        this.relay.upgrade(req, socket, head, relayTo);
+        return;
+      }
       if (path !== '/ws' || !this.accepting) {
-        socket.end(
-          `HTTP/1.1 ${this.accepting ? '404 Not Found' : '503 Service Unavailable'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+        refuseUpgrade(socket, this.accepting ? 404 : 503);
+        return;
+      }
+      const header = req.headers.authorization;
+      if (this.opts.pool && isPoolAssertion(header)) {
+        socket.on('error', () => {});
+        authenticatePoolAssertion(this.d, this.opts.pool.name, header, {
+          method: req.method ?? 'GET',
+          url: req.url ?? '',
+        }).then(
+          ({ actor }) =>
+            this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req, actor)),
+          (err: unknown) => {
+            const e = toPerchError(err);
+            if (!(err instanceof PerchError))
+              this.log.error({ err }, 'pool-link socket authentication failed');
+            refuseUpgrade(socket, e.status, {
+              error: {
+                code: e.code,
+                message: e.message,
+                ...(e.details ? { details: e.details } : {}),
+              },
+            });
+          },
         );
         return;
       }
@@ -116,11 +169,13 @@ export class RealtimeServer {
     return this.conns.size;
   }
 
-  private onConnection(ws: WebSocket, req: IncomingMessage): void {
+  /** `linked`: the user another pool's relay asserted; its `auth` frame's token is not used. */
+  private onConnection(ws: WebSocket, req: IncomingMessage, linked?: LinkedActor): void {
     const conn = new Connection(ws, req.socket.remoteAddress ?? 'unknown', {
       maxBufferedBytes: this.opts.maxBufferedBytes,
       maxPending: 10_000,
     });
+    if (linked) this.linked.set(conn, linked);
     this.conns.add(conn);
     const authTimer = setTimeout(() => {
       if (!conn.actor) {
@@ -274,10 +329,12 @@ export class RealtimeServer {
       conn.close(CloseCodes.frontEndIdle, 'front_end_idle');
       return undefined;
     }
-    const actor = await authenticate(this.d, frame.token);
+    const linked = this.linked.get(conn);
+    const actor = linked ?? (await authenticate(this.d, frame.token));
     if (conn.closed) return undefined;
     conn.actor = actor;
-    conn.tokenHash = hashToken(frame.token);
+    // A relayed session ends with its home session, which the relay watches.
+    conn.tokenHash = linked ? undefined : hashToken(frame.token);
     this.hub.addConnection(conn);
     return {
       user: {
@@ -520,6 +577,7 @@ export class RealtimeServer {
     this.accepting = false;
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.unsubscribe();
+    this.relay?.close();
     const closing = [...this.conns].map(
       (conn) =>
         new Promise<void>((resolve) => {
@@ -542,6 +600,25 @@ export class RealtimeServer {
     // Leaving connections record their PARTs; those writes must land before the store closes.
     await this.hub.settled();
   }
+}
+
+type LinkedActor = Awaited<ReturnType<typeof authenticatePoolAssertion>>['actor'];
+
+const statusText: Record<number, string> = {
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  503: 'Service Unavailable',
+};
+
+/** Answers an upgrade request with an HTTP error (and a JSON error body when given). */
+function refuseUpgrade(socket: Duplex, status: number, body?: unknown): void {
+  const text = body === undefined ? '' : JSON.stringify(body);
+  socket.end(
+    `HTTP/1.1 ${status} ${statusText[status] ?? 'Error'}\r\nConnection: close\r\n` +
+      (text ? 'Content-Type: application/json\r\n' : '') +
+      `Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+  );
 }
 
 /** Drops the frame envelope (type, id) before handing a frame to a domain command. */

@@ -16,10 +16,11 @@ import { stringify } from 'yaml';
 import { runPerch } from '../cli/helpers.js';
 import { testCluster, type PostgresCluster } from '../harness/postgres.js';
 import { cleanup, startServer, type TestServer } from '../harness/server.js';
-import type { WsClient } from '../harness/ws-client.js';
+import { connect, type Frame, type WsClient } from '../harness/ws-client.js';
 import {
   adminHttp,
   ask,
+  askFails,
   buildCategory,
   buildRoom,
   Http,
@@ -395,6 +396,111 @@ describe('several pools: north and south on two PostgreSQL databases, one topolo
     assert.equal(ok.status, 201);
   });
 
+  /** A WebSocket to north's relay to `pool` (not yet authenticated). */
+  async function relay(pool: string): Promise<WsClient> {
+    const client = await connect(fe.north!.wsUrl.replace(/\/ws$/, `/ws/pool/${pool}`));
+    clients.push(client);
+    return client;
+  }
+  /** The error frame and close code a relay ends a refused session with. */
+  async function refused(client: WsClient, frame: Frame): Promise<[string, number]> {
+    const answer = await client.request(frame);
+    assert.equal(answer.type, 'error', JSON.stringify(answer));
+    return [String(answer.code), (await client.closed).code];
+  }
+
+  test("a client of north has a south room live over north's relay socket, as south's user", async () => {
+    const roomId = rooms.harbour!;
+    const alice = await relay('south');
+    const auth = await ask<{
+      user: { name: string; isAdmin: boolean };
+      server: { pool: { name: string } };
+    }>(alice, { type: 'auth', token: tokens.alice! });
+    // The session is south's: its user, its pool, its room ids.
+    assert.equal(auth.user.name, 'alice');
+    assert.equal(auth.server.pool.name, 'south');
+    const bob = await openClient(fe.south!, southTokens.bob!);
+    clients.push(bob);
+    await ask(bob, { type: 'join', roomId });
+    const joined = await ask<{ room: { name: string } }>(alice, { type: 'join', roomId });
+    assert.equal(joined.room.name, 'harbour');
+    // Posts made in south reach the relayed client live, in order.
+    const sent: number[] = [];
+    for (const n of [1, 2, 3]) {
+      const r = await ask<{ seq: number }>(bob, { type: 'post', roomId, text: `bell ${n}` });
+      sent.push(r.seq);
+    }
+    const got = await nextMessages(alice, roomId, 3);
+    assert.deepEqual(
+      got.map((m) => [m.message.seq, m.message.text]),
+      sent.map((seq, i) => [seq, `bell ${i + 1}`]),
+    );
+    // And the relayed client's posts are south's posts by alice, live to bob.
+    const posted = await ask<{ seq: number }>(alice, {
+      type: 'post',
+      roomId,
+      text: 'ahoy from the north',
+      clientId: 'relay-1',
+    });
+    // (bob's own three posts come to him first)
+    const live = await nextMessages(bob, roomId, 4);
+    assert.deepEqual(
+      live.map((m) => m.message.seq),
+      [...sent, posted.seq],
+    );
+    assert.equal(live[3]!.message.author.name, 'alice');
+    // South decides: its secret room does not exist for alice; its closed one refuses bob.
+    await askFails(alice, { type: 'join', roomId: rooms.vault! }, 'room_not_found');
+    const bobRelayed = await relay('south');
+    await ask(bobRelayed, { type: 'auth', token: tokens.bob! });
+    await askFails(bobRelayed, { type: 'join', roomId: rooms.council! }, 'forbidden');
+    // An administrator of north is an ordinary user of south through the relay.
+    const admin = await relay('south');
+    const adminAuth = await ask<{ user: { isAdmin: boolean } }>(admin, {
+      type: 'auth',
+      token: northAdmin.token,
+    });
+    assert.equal(adminAuth.user.isAdmin, false);
+    await askFails(admin, { type: 'join', roomId: rooms.vault! }, 'room_not_found');
+  });
+
+  test('the relay refuses what the pools do not admit, and ends with the home session', async () => {
+    // Not in south's directory; a pool not in the topology; no valid session at home.
+    assert.deepEqual(await refused(await relay('south'), { type: 'auth', token: tokens.carol! }), [
+      'pool_user_unknown',
+      4502,
+    ]);
+    assert.deepEqual(await refused(await relay('west'), { type: 'auth', token: tokens.alice! }), [
+      'pool_not_found',
+      4502,
+    ]);
+    assert.deepEqual(await refused(await relay('south'), { type: 'auth', token: 'nope' }), [
+      'unauthenticated',
+      4001,
+    ]);
+    assert.deepEqual(await refused(await relay('south'), { type: 'follows' }), [
+      'unauthenticated',
+      4001,
+    ]);
+    // Signing out at north ends the relayed session at once.
+    const token = await signIn(fe.north!, 'alice', 'north-alice');
+    const alice = await relay('south');
+    await ask(alice, { type: 'auth', token });
+    await ask(alice, { type: 'follows' });
+    await new Http(fe.north!.url, token).ok('DELETE', '/api/v1/sessions/current');
+    assert.equal((await alice.closed).code, 4004);
+    // South's socket takes a pool-link assertion only when it is genuine.
+    const forged = assertion(crypto.randomBytes(32), {
+      pool: 'north',
+      login: 'alice',
+      ts: Date.now(),
+      method: 'GET',
+      url: '/ws',
+      body: sha256(''),
+    });
+    await assert.rejects(connect(fe.south!.wsUrl, { headers: { authorization: forged } }), /401/);
+  });
+
   test('a pool that cannot be reached is reported by name; the home pool still answers', async () => {
     await fe.south!.stop();
     const r = await allPools('alice', 'rooms');
@@ -409,5 +515,9 @@ describe('several pools: north and south on two PostgreSQL databases, one topolo
       `/api/v1/remote/south/rooms/${rooms.harbour!}`,
     );
     assert.equal(direct.status, 502);
+    assert.deepEqual(await refused(await relay('south'), { type: 'auth', token: tokens.alice! }), [
+      'pool_unreachable',
+      4502,
+    ]);
   });
 });
