@@ -33,7 +33,7 @@ export interface SeedPlan {
   password: string;
 }
 
-interface RoomSpec {
+export interface RoomSpec {
   name: string;
   type: 'normal' | 'auditorium';
   privacy: 'open' | 'closed';
@@ -115,7 +115,8 @@ function layout(scenario: Scenario, n: number, rand: () => number): RoomSpec[] {
 
 /**
  * Seeds the store of `dataDir` (perch.db), or the PostgreSQL database `storeUrl` (already
- * migrated or empty) when given.
+ * migrated or empty) when given. `rooms`, when given, replaces the scenario's room layout
+ * (bench:xmpp's rooms of given sizes).
  */
 export async function seed(
   dataDir: string,
@@ -123,6 +124,7 @@ export async function seed(
   n: number,
   log: (line: string) => void,
   storeUrl?: string,
+  rooms?: RoomSpec[],
 ): Promise<SeedPlan> {
   let state = 42;
   const rand = () => (state = (state * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
@@ -176,8 +178,8 @@ export async function seed(
     allowed: ['everyone', 'admin'],
     creators: ['admin'],
   });
-  const rooms: SeedPlan['rooms'] = [];
-  const specs = layout(scenario, n, rand);
+  const seeded: SeedPlan['rooms'] = [];
+  const specs = rooms ?? layout(scenario, n, rand);
   for (const [k, spec] of specs.entries()) {
     const room = await createRoom(d, admin, {
       name: spec.name,
@@ -195,9 +197,9 @@ export async function seed(
       if ((spec.type === 'normal' && speaks) || spec.presenters.includes(i))
         users[i]!.postable.push(room.id);
     }
-    rooms.push({ id: room.id, name: spec.name, members: new Set(spec.members).size });
+    seeded.push({ id: room.id, name: spec.name, members: new Set(spec.members).size });
     if ((k + 1) % 200 === 0) log(`  seeded ${k + 1}/${specs.length} rooms`);
   }
   await store.close();
-  return { users, rooms, password };
+  return { users, rooms: seeded, password };
 }
