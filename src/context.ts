@@ -24,6 +24,7 @@ import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
 import { parseStoreUrl, redact, type StoreLocation } from './store/store-url.js';
 import { version } from './version.js';
+import { XmppGateway } from './xmpp/listener.js';
 
 export interface AppContext {
   config: Config;
@@ -39,6 +40,8 @@ export interface AppContext {
   directorySync: DirectorySyncJob | undefined;
   /** This process as a front end of an Enterprise Edition pool (PERCH_POOL), else undefined. */
   frontEnd: PoolFrontEnd | undefined;
+  /** The XMPP client listener (PERCH_XMPP_PORT), else undefined. */
+  xmpp: XmppGateway | undefined;
   /** The address actually listened on (port resolved when 0 was asked). */
   address(): { host: string; port: number };
   listen(): Promise<void>;
@@ -242,6 +245,35 @@ export async function createAppContext(
     pool: frontEnd && { name: frontEnd.pool, frontEnd: frontEnd.name, admission, link: poolLink },
   });
   realtime.attach(http.server);
+  // XMPP streams are connections of the same hub: they see every live event a WebSocket sees.
+  const xmppTls =
+    config.xmppTlsCertFile !== undefined && config.xmppTlsKeyFile !== undefined
+      ? {
+          cert: fs.readFileSync(config.xmppTlsCertFile),
+          key: fs.readFileSync(config.xmppTlsKeyFile),
+        }
+      : tls;
+  const xmpp =
+    config.xmppPort === undefined
+      ? undefined
+      : new XmppGateway({
+          domain,
+          hub: realtime.hub,
+          log: log.child({ subsystem: 'xmpp' }),
+          host: config.host,
+          port: config.xmppPort,
+          xmppDomain: config.xmppDomain,
+          tls: xmppTls,
+          allowPlaintext: config.xmppAllowPlaintext,
+          admission,
+          limits: {
+            maxStanzaChars: config.xmppMaxStanzaBytes,
+            maxDepth: 32,
+            timeoutMs: config.xmppTimeoutMs,
+            idleMs: config.xmppIdleMs,
+            maxBufferedBytes: config.maxBufferedBytes,
+          },
+        });
   // Listening (and each room's position taken) before any client can connect.
   await frontEnd?.start();
 
@@ -257,6 +289,7 @@ export async function createAppContext(
     retention,
     directorySync,
     frontEnd,
+    xmpp,
     address() {
       const a = http.server.address();
       return typeof a === 'object' && a
@@ -265,6 +298,7 @@ export async function createAppContext(
     },
     async listen() {
       await http.listen({ host: config.host, port: config.port });
+      await xmpp?.listen();
       if (frontEnd) {
         const a = http.server.address();
         const { address: host, port } =
@@ -281,6 +315,7 @@ export async function createAppContext(
       closing ??= (async () => {
         // Stop taking new HTTP requests first; WebSocket clients get a goodbye and time to leave.
         const httpClosed = http.close();
+        await xmpp?.drain();
         await realtime.drain(config.shutdownGraceMs);
         await httpClosed;
         await frontEnd?.stop();

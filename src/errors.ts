@@ -464,3 +464,13 @@ export class DirectoryManagedError extends PerchError {
     );
   }
 }
+
+/**
+ * The XMPP gateway closed a stream (RFC 6120 §4.9): `details.condition` is the stream error
+ * condition sent to the client (`policy-violation`, `restricted-xml`, `not-well-formed`, ...).
+ */
+export class XmppStreamError extends PerchError {
+  constructor(condition: string, message: string) {
+    super('xmpp_stream_error', 400, message, { condition });
+  }
+}

@@ -206,6 +206,69 @@ export const configSchema = z.object({
     .describe(
       'PERCH_DIRECTORY_SYNC_INTERVAL_MS: how often the server syncs from the directory (default 15 minutes; 0 turns the scheduled sync off, leaving `perch directory sync`).',
     ),
+  xmppPort: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(65535)
+    .optional()
+    .describe(
+      'PERCH_XMPP_PORT: TCP port of the XMPP client listener (docs/xmpp.md; 5222 by convention, 0 picks a free port); unset: no XMPP gateway.',
+    ),
+  xmppDomain: z
+    .string()
+    .regex(/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/, 'a DNS name')
+    .default('localhost')
+    .describe(
+      'PERCH_XMPP_DOMAIN: the XMPP domain users sign in to (login@domain); rooms are at conference.<domain>.',
+    ),
+  xmppTlsCertFile: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'PERCH_XMPP_TLS_CERT_FILE: PEM certificate (chain) for XMPP STARTTLS, naming the XMPP domain; default PERCH_TLS_CERT_FILE. With a certificate the gateway requires STARTTLS before sign-in.',
+    ),
+  xmppTlsKeyFile: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'PERCH_XMPP_TLS_KEY_FILE: PEM private key of PERCH_XMPP_TLS_CERT_FILE; default PERCH_TLS_KEY_FILE.',
+    ),
+  xmppAllowPlaintext: z
+    .stringbool()
+    .default(false)
+    .describe(
+      'PERCH_XMPP_ALLOW_PLAINTEXT: development only: `true` lets clients on loopback addresses use SASL PLAIN without TLS.',
+    ),
+  xmppMaxStanzaBytes: z.coerce
+    .number()
+    .int()
+    .min(4096)
+    .max(16 * 1024 * 1024)
+    .default(256 * 1024)
+    .describe(
+      'PERCH_XMPP_MAX_STANZA_BYTES: largest XMPP stanza accepted, counted in characters (stream error policy-violation above it).',
+    ),
+  xmppTimeoutMs: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(600_000)
+    .default(30_000)
+    .describe(
+      'PERCH_XMPP_TIMEOUT_MS: time an XMPP client has to complete stream negotiation (header, STARTTLS, SASL, bind), and to finish any stanza it has begun.',
+    ),
+  xmppIdleMs: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .max(86_400_000)
+    .default(600_000)
+    .describe(
+      'PERCH_XMPP_IDLE_MS: a signed-in XMPP stream that sends nothing (not even a whitespace ping) for this long is closed.',
+    ),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -239,6 +302,14 @@ export const envNames: Record<keyof Config, string> = {
   tlsKeyFile: 'PERCH_TLS_KEY_FILE',
   directoryFile: 'PERCH_DIRECTORY_FILE',
   directorySyncIntervalMs: 'PERCH_DIRECTORY_SYNC_INTERVAL_MS',
+  xmppPort: 'PERCH_XMPP_PORT',
+  xmppDomain: 'PERCH_XMPP_DOMAIN',
+  xmppTlsCertFile: 'PERCH_XMPP_TLS_CERT_FILE',
+  xmppTlsKeyFile: 'PERCH_XMPP_TLS_KEY_FILE',
+  xmppAllowPlaintext: 'PERCH_XMPP_ALLOW_PLAINTEXT',
+  xmppMaxStanzaBytes: 'PERCH_XMPP_MAX_STANZA_BYTES',
+  xmppTimeoutMs: 'PERCH_XMPP_TIMEOUT_MS',
+  xmppIdleMs: 'PERCH_XMPP_IDLE_MS',
 };
 
 /** Reads the PERCH_* variables (and nothing else) from an environment. */
@@ -283,6 +354,9 @@ function checkLease(c: Config): string | undefined {
 function checkTls(c: Config): string | undefined {
   if ((c.tlsCertFile === undefined) !== (c.tlsKeyFile === undefined)) {
     return 'PERCH_TLS_CERT_FILE and PERCH_TLS_KEY_FILE go together';
+  }
+  if ((c.xmppTlsCertFile === undefined) !== (c.xmppTlsKeyFile === undefined)) {
+    return 'PERCH_XMPP_TLS_CERT_FILE and PERCH_XMPP_TLS_KEY_FILE go together';
   }
   return undefined;
 }

@@ -37,15 +37,65 @@ export const RateLimits = {
 } as const;
 
 /**
- * One WebSocket client: its identity once authenticated, the rooms it has joined and what it has
- * been sent. Output goes through `sendRaw`, which cuts off a client whose unsent output grows past
- * the limit instead of letting server memory grow.
+ * What the hub routes to: one signed-in client session, whatever its transport (a WebSocket of
+ * the Perch protocol, or an XMPP stream of the gateway in src/xmpp). It holds the identity, the
+ * rooms joined and what each has been delivered; the transport turns hub frames into its wire
+ * format and cuts off a client that does not read.
  */
-export class Connection {
+export abstract class HubConnection {
   readonly id = nextConnectionId++;
   actor: (Actor & { chatEnabled: boolean }) | undefined;
   tokenHash: string | undefined;
   readonly rooms = new Map<number, RoomSubscription>();
+  closed = false;
+  /** Takes the connection out of the hub; runs once, when closing starts or the socket closes. */
+  private detach: (() => void) | undefined;
+
+  constructor(
+    readonly remote: string,
+    protected readonly limits: ConnectionLimits,
+  ) {}
+
+  /** Sends a frame built once for many connections (a fan-out); false if (now) closed. */
+  abstract sendFrame(frame: OutgoingFrame): boolean;
+
+  /** Sends one frame (an object of the Perch protocol); false if (now) closed. */
+  abstract send(frame: Record<string, unknown>): boolean;
+
+  /** Closes with a Perch close code and reason; no more events are routed here. */
+  abstract close(code: number, reason: string): void;
+
+  /** Cuts off a client that does not read fast enough (typed error `slow_consumer`). */
+  protected abstract cutOff(): void;
+
+  onDetach(fn: () => void): void {
+    this.detach = fn;
+  }
+
+  /** Runs the detach hook (at most once): no more events are routed to this connection. */
+  detachOnce(): void {
+    const fn = this.detach;
+    this.detach = undefined;
+    fn?.();
+  }
+
+  /** Buffers a live message during a join; returns false when the buffer overflowed. */
+  buffer(sub: RoomSubscription, message: MessageView): boolean {
+    if (!sub.pending) return true;
+    if (sub.pending.length >= this.limits.maxPending) {
+      this.cutOff();
+      return false;
+    }
+    sub.pending.push(message);
+    return true;
+  }
+}
+
+/**
+ * One WebSocket client. Output goes through `sendRaw`, which cuts off a client whose unsent output
+ * grows past the limit instead of letting server memory grow.
+ */
+export class Connection extends HubConnection {
   readonly frames = new TokenBucket(RateLimits.frames.burst, RateLimits.frames.perSecond);
   readonly posts = new TokenBucket(RateLimits.posts.burst, RateLimits.posts.perSecond);
   /** Frames are handled one after another, in the order they arrived. */
@@ -55,15 +105,14 @@ export class Connection {
   afterReply: (() => Promise<void>) | undefined;
   rateViolations = 0;
   alive = true;
-  closed = false;
-  /** Takes the connection out of the hub; runs once, when closing starts or the socket closes. */
-  private detach: (() => void) | undefined;
 
   constructor(
     readonly ws: WebSocket,
-    readonly remote: string,
-    private readonly limits: ConnectionLimits,
-  ) {}
+    remote: string,
+    limits: ConnectionLimits,
+  ) {
+    super(remote, limits);
+  }
 
   /** Sends an already serialized frame; returns false if the connection is (now) closed. */
   sendRaw(raw: string): boolean {
@@ -72,7 +121,6 @@ export class Connection {
     return true;
   }
 
-  /** Sends a frame built once for many connections (a fan-out); false if (now) closed. */
   sendFrame(frame: OutgoingFrame): boolean {
     if (!this.mayWrite()) return false;
     sendFrame(this.ws, frame);
@@ -90,17 +138,6 @@ export class Connection {
 
   send(frame: Record<string, unknown>): boolean {
     return this.sendRaw(JSON.stringify(frame));
-  }
-
-  onDetach(fn: () => void): void {
-    this.detach = fn;
-  }
-
-  /** Runs the detach hook (at most once): no more events are routed to this connection. */
-  detachOnce(): void {
-    const fn = this.detach;
-    this.detach = undefined;
-    fn?.();
   }
 
   /**
@@ -121,21 +158,10 @@ export class Connection {
   }
 
   /** Cuts off a client that does not read fast enough: a typed error, then close 4008. */
-  private cutOff(): void {
+  protected cutOff(): void {
     const e = new SlowConsumerError();
     // Bypasses the buffer check: this one small frame tells the client why it is cut off.
     this.ws.send(JSON.stringify({ type: 'error', id: null, code: e.code, message: e.message }));
     this.close(CloseCodes.slowConsumer, 'slow_consumer');
-  }
-
-  /** Buffers a live message during a join; returns false when the buffer overflowed. */
-  buffer(sub: RoomSubscription, message: MessageView): boolean {
-    if (!sub.pending) return true;
-    if (sub.pending.length >= this.limits.maxPending) {
-      this.cutOff();
-      return false;
-    }
-    sub.pending.push(message);
-    return true;
   }
 }

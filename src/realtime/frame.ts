@@ -12,7 +12,14 @@ export class OutgoingFrame {
   /** The UTF-8 payload alone (a view into `wire`), for sockets that cannot take `wire`. */
   readonly payload: Buffer;
 
-  constructor(json: string) {
+  /**
+   * @param source the frame before serialisation, for connections that speak another wire
+   *   format (the XMPP gateway renders it as a stanza).
+   */
+  constructor(
+    json: string,
+    readonly source?: Readonly<Record<string, unknown>>,
+  ) {
     const length = Buffer.byteLength(json);
     const header = length < 126 ? 2 : length < 65536 ? 4 : 10;
     const wire = Buffer.allocUnsafe(header + length);

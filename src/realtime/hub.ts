@@ -7,7 +7,7 @@ import type { Actor, Domain } from '../domain/types.js';
 import type { Logger } from '../logger.js';
 import type { Invitation } from '../store/store.js';
 import { CloseCodes } from '../protocol/frames.js';
-import type { Connection, RoomSubscription } from './connection.js';
+import type { HubConnection as Connection, RoomSubscription } from './connection.js';
 import { OutgoingFrame } from './frame.js';
 
 interface RoomState {
@@ -85,8 +85,7 @@ export class Hub {
     if (!sub || !sub.pending) return;
     const pending = sub.pending;
     sub.pending = null;
-    for (const message of pending)
-      this.deliver(conn, sub, message, new OutgoingFrame(messageJson(roomId, message)));
+    for (const message of pending) this.deliver(conn, sub, message, messageFrame(roomId, message));
   }
 
   /** Counts the connection's user in the room's roster; returns what the joiner should see. */
@@ -206,7 +205,7 @@ export class Hub {
     frame: Record<string, unknown>,
     except: Connection,
   ): void {
-    const out = new OutgoingFrame(JSON.stringify(frame));
+    const out = new OutgoingFrame(JSON.stringify(frame), frame);
     for (const conn of state.conns) {
       if (conn !== except && conn.rooms.get(roomId)?.present) conn.sendFrame(out);
     }
@@ -264,7 +263,7 @@ export class Hub {
         const state = this.rooms.get(event.roomId);
         if (!state) return;
         // Serialised and framed once for every recipient.
-        const frame = new OutgoingFrame(messageJson(event.roomId, event.message));
+        const frame = messageFrame(event.roomId, event.message);
         for (const conn of state.conns) {
           const sub = conn.rooms.get(event.roomId);
           if (sub) this.deliver(conn, sub, event.message, frame);
@@ -330,7 +329,7 @@ export class Hub {
   private toRoom(roomId: number, frame: Record<string, unknown>): void {
     const state = this.rooms.get(roomId);
     if (!state) return;
-    const out = new OutgoingFrame(JSON.stringify(frame));
+    const out = new OutgoingFrame(JSON.stringify(frame), frame);
     for (const conn of state.conns) conn.sendFrame(out);
   }
 
@@ -428,8 +427,9 @@ export class Hub {
   }
 }
 
-function messageJson(roomId: number, message: MessageView): string {
-  return JSON.stringify({ type: 'message', roomId, message });
+function messageFrame(roomId: number, message: MessageView): OutgoingFrame {
+  const frame = { type: 'message', roomId, message };
+  return new OutgoingFrame(JSON.stringify(frame), frame);
 }
 
 function rosterUsers(state: RoomState): { id: number; name: string; displayName: string }[] {
