@@ -113,9 +113,15 @@ export class PoolLink {
           headers: {
             authorization,
             accept: 'application/json',
-            ...(call.body === undefined ? {} : { 'content-type': 'application/json' }),
+            ...(call.body === undefined
+              ? {}
+              : {
+                  'content-type': Buffer.isBuffer(call.body)
+                    ? 'application/octet-stream'
+                    : 'application/json',
+                }),
           },
-          body: call.body === undefined ? undefined : JSON.stringify(call.body),
+          body: forwardedBody(call.body),
           signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
         });
       } catch (err) {
@@ -133,6 +139,34 @@ export class PoolLink {
       const code = errorCode(body);
       if (res.status === 503 && (code === 'front_end_idle' || code === 'shutting_down')) continue;
       return { status: res.status, body };
+    }
+    throw new PoolUnreachableError(target, tried);
+  }
+
+  /**
+   * Fetches a file of `target` by its download-link token (the token is the credential, so no
+   * assertion is needed); returns the first answer from a front end that took the call.
+   */
+  async download(target: string, token: string): Promise<Response> {
+    const urls = (await this.pools()).get(target);
+    if (!urls) throw new PoolNotFoundError(target);
+    const tried: string[] = [];
+    for (const base of urls) {
+      tried.push(base);
+      let res: Response;
+      try {
+        res = await fetch(`${base}/api/v1/files/download/${encodeURIComponent(token)}`, {
+          signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
+        });
+      } catch (err) {
+        this.log.warn({ pool: target, url: base, err }, 'pool link: front end unreachable');
+        continue;
+      }
+      if (res.status === 503) {
+        await res.body?.cancel();
+        continue;
+      }
+      return res;
     }
     throw new PoolUnreachableError(target, tried);
   }
@@ -246,6 +280,12 @@ function safeJson(text: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** A forwarded body on the wire: raw bytes as they are, anything else as JSON. */
+function forwardedBody(body: unknown): string | Buffer | undefined {
+  if (body === undefined) return undefined;
+  return Buffer.isBuffer(body) ? body : JSON.stringify(body);
 }
 
 function errorCode(body: unknown): string | undefined {

@@ -8,12 +8,10 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { stringify } from 'yaml';
 import { runPerch } from '../cli/helpers.js';
+import { publishPools } from '../harness/pools.js';
 import { testCluster, type PostgresCluster } from '../harness/postgres.js';
 import { cleanup, startServer, type TestServer } from '../harness/server.js';
 import { connect, type Frame, type WsClient } from '../harness/ws-client.js';
@@ -103,45 +101,14 @@ describe('several pools: north and south on two PostgreSQL databases, one topolo
         env: { PERCH_POOL: pool, PERCH_FRONT_END: `${pool}-fe1`, PERCH_POOL_HEARTBEAT_MS: '200' },
       });
     }
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'perch-pools-'));
-    file = path.join(dir, 'topology.yaml');
-    const pools = ['north', 'south'].map((pool) => {
-      const url = new URL(fe[pool]!.url);
-      const fileStore = path.join(dir, `${pool}-files`);
-      fs.mkdirSync(fileStore, { mode: 0o700 });
-      return {
-        fileStore,
-        name: pool,
-        site: 'rome',
-        edition: 'enterprise',
-        chatStore: `${pool}-store`,
-        frontEnds: [
-          {
-            name: `${pool}-fe1`,
-            host: `${pool}.test`,
-            address: '127.0.0.1',
-            port: Number(url.port),
-            publicUrl: fe[pool]!.url,
-          },
-        ],
-      };
-    });
-    fs.writeFileSync(
+    ({
+      dir,
       file,
-      stringify({
-        version: 1,
-        sites: [{ name: 'rome', defaultPool: 'north' }],
-        stores: ['north', 'south'].map((pool) => ({
-          name: `${pool}-store`,
-          kind: 'chat',
-          url: db[pool]!.url,
-        })),
-        pools,
-      }),
-    );
-
-    // Published while the front ends run: they read it at each forwarded call.
-    first = await runPerch(['topology', 'publish', '--file', file, '--json']);
+      publish: first,
+    } = await publishPools({
+      north: { fe: fe.north!, storeUrl: db.north!.url },
+      south: { fe: fe.south!, storeUrl: db.south!.url },
+    }));
 
     // The same people in both pools (alice, bob); carol only in north.
     const north = (northAdmin = await adminHttp(fe.north!));
@@ -155,7 +122,7 @@ describe('several pools: north and south on two PostgreSQL databases, one topolo
       southTokens[login] = await signIn(fe.south!, login, `south-${login}`);
     }
     await buildCategory(north, { name: 'North', allowed: ['alice', 'bob', 'carol'] });
-    await buildCategory(south, { name: 'South', allowed: ['alice', 'bob'] });
+    await buildCategory(south, { name: 'South', allowed: ['alice', 'bob'], fileUpload: true });
     rooms.plaza = (
       await buildRoom(north, { name: 'plaza', category: 'North', privacy: 'open' })
     ).id;
@@ -394,6 +361,69 @@ describe('several pools: north and south on two PostgreSQL databases, one topolo
       },
     );
     assert.equal(ok.status, 201);
+  });
+
+  test("files of another pool's room: uploaded and downloaded through the home front end", async () => {
+    const roomId = rooms.harbour!;
+    const bytes = crypto.randomBytes(100_000);
+    const up = await fetch(
+      `${fe.north!.url}/api/v1/remote/south/rooms/${roomId}/files?name=${encodeURIComponent('chart ⚓.bin')}`,
+      {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${tokens.alice!}`,
+          'content-type': 'application/octet-stream',
+        },
+        body: bytes,
+      },
+    );
+    assert.equal(up.status, 201, await up.clone().text());
+    const { message } = (await up.json()) as {
+      message: { author: { name: string }; file: { id: number; name: string; size: number } };
+    };
+    assert.equal(message.author.name, 'alice');
+    assert.deepEqual([message.file.name, message.file.size], ['chart ⚓.bin', bytes.length]);
+    // The link comes from south; through north it is fetched from south and passed on.
+    const { url } = await atNorth('alice').ok<{ url: string }>(
+      'GET',
+      `/api/v1/remote/south/files/${message.file.id}/link`,
+    );
+    const viaNorth = await fetch(
+      `${fe.north!.url}${url.replace(/^\/api\/v1\//, '/api/v1/remote/south/')}`,
+    );
+    assert.equal(viaNorth.status, 200);
+    assert.match(viaNorth.headers.get('content-disposition') ?? '', /chart/);
+    assert.ok(Buffer.from(await viaNorth.arrayBuffer()).equals(bytes));
+    // bob, at south directly, gets the same bytes; a bad token is south's own 404.
+    const bobLink = await atSouth('bob').ok<{ url: string }>(
+      'GET',
+      `/api/v1/files/${message.file.id}/link`,
+    );
+    const direct = await fetch(`${fe.south!.url}${bobLink.url}`);
+    assert.ok(Buffer.from(await direct.arrayBuffer()).equals(bytes));
+    const bad = await fetch(`${fe.north!.url}/api/v1/remote/south/files/download/not-a-token`);
+    assert.equal(bad.status, 404);
+    assert.equal(((await bad.json()) as { error: { code: string } }).error.code, 'file_not_found');
+    // A body other than the signed one is refused by south (the digest covers the raw bytes).
+    const [row] = await query<{ value: string }>(
+      db.south!.url,
+      "SELECT value FROM server_secrets WHERE name = 'pool-link'",
+    );
+    const path = `/api/v1/rooms/${roomId}/files?name=x.bin`;
+    const signed = assertion(Buffer.from(row!.value, 'base64'), {
+      pool: 'north',
+      login: 'alice',
+      ts: Date.now(),
+      method: 'POST',
+      url: path,
+      body: sha256('the signed bytes'),
+    });
+    const swapped = await fetch(`${fe.south!.url}${path}`, {
+      method: 'POST',
+      headers: { authorization: signed, 'content-type': 'application/octet-stream' },
+      body: Buffer.from('other bytes'),
+    });
+    assert.equal(swapped.status, 401);
   });
 
   /** A WebSocket to north's relay to `pool` (not yet authenticated). */

@@ -2,12 +2,14 @@
 // client from web/dist, and Debian's Chromium driven by playwright-core. No sleeps: every wait
 // is for a selector or condition, with the default deadline.
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Locator, Page } from 'playwright-core';
+import { publishPools } from '../harness/pools.js';
 import { testCluster, type PostgresCluster } from '../harness/postgres.js';
 import { cleanup, startServer, type TestServer } from '../harness/server.js';
 import {
@@ -922,6 +924,131 @@ describe('web client on an idle front end of a pool', () => {
     await alice.post(roomId, 'and back through fe1');
     await page.locator('li[data-testid=message]', { hasText: 'and back through fe1' }).waitFor();
     assert.deepEqual(await shownSeqs(page), [1, 2]);
+    assert.deepEqual(pageErrors(page), []);
+    await context.close();
+  });
+});
+
+// Two pools, north and south, on two databases of one PostgreSQL cluster, published as one
+// topology. alice's page is north's; she finds a south room in the directory, opens it (through
+// north's relay socket), posts, receives south's posts live, follows it and finds it in search;
+// the room's page is /pools/south/rooms/ID and every call goes through north.
+describe('web client with several pools', () => {
+  let cluster: PostgresCluster;
+  const db: Record<string, { name: string; url: string }> = {};
+  const fe: Record<string, TestServer> = {};
+  let dir: string | undefined;
+  let browser: Browser;
+  let harbour: number;
+  let bob: Api;
+  const adminPassword = 'Pw1!web-pools-admin';
+
+  before(async () => {
+    ensureWebBuilt();
+    cluster = await testCluster();
+    for (const pool of ['north', 'south']) {
+      db[pool] = await cluster.createDatabase();
+      fe[pool] = await startServer({
+        storeUrl: db[pool]!.url,
+        adminPassword,
+        startDeadlineMs: 90_000,
+        env: { PERCH_POOL: pool, PERCH_FRONT_END: `${pool}-fe1`, PERCH_POOL_HEARTBEAT_MS: '200' },
+      });
+      const admin = await Api.signIn(fe[pool]!.url, 'admin', adminPassword);
+      for (const login of ['alice', 'bob'])
+        await admin.call('POST', '/users', { login, password: pw[login as 'alice' | 'bob'] });
+      await admin.call('POST', '/categories', {
+        name: `${pool} general`,
+        allowed: ['alice', 'bob'],
+      });
+    }
+    const published = await publishPools({
+      north: { fe: fe.north!, storeUrl: db.north!.url },
+      south: { fe: fe.south!, storeUrl: db.south!.url },
+    });
+    dir = published.dir;
+    assert.equal(published.publish.code, 0, published.publish.stderr);
+    const southAdmin = await Api.signIn(fe.south!.url, 'admin', adminPassword);
+    harbour = (
+      await southAdmin.call<{ id: number }>('POST', '/rooms', {
+        name: 'Harbour',
+        category: 'south general',
+        privacy: 'open',
+      })
+    ).id;
+    bob = await Api.signIn(fe.south!.url, 'bob', pw.bob);
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    await browser?.close();
+    for (const s of Object.values(fe)) await cleanup(s);
+    for (const d of Object.values(db)) await cluster.dropDatabase(d.name);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("the directory, a room's page, live messages, follows and search span the pools", async () => {
+    const { context, page } = await newPage(browser);
+    const sockets: string[] = [];
+    page.on('websocket', (ws) => sockets.push(ws.url()));
+    await signIn(page, fe.north!.url, 'alice', pw.alice);
+    await bob.post(harbour, 'first light over the harbour');
+
+    await page.goto(`${fe.north!.url}/directory`);
+    const southRooms = page.locator('section.pool-results[data-pool=south]');
+    await southRooms.getByRole('heading', { name: 'Rooms in pool south' }).waitFor();
+    const card = southRooms.locator(`li[data-room-id="${harbour}"]`);
+    await card.getByRole('button', { name: 'Join' }).click();
+    await page.waitForURL(`${fe.north!.url}/pools/south/rooms/${harbour}`);
+    await page.getByRole('heading', { name: 'Harbour' }).waitFor();
+    assert.equal(await page.getByTestId('room-pool').textContent(), 'south');
+    await page
+      .locator('li[data-testid=message]', { hasText: 'first light over the harbour' })
+      .waitFor();
+    // The page talks to north only: its home socket and the relay to south.
+    const north = fe.north!.url.replace('http', 'ws');
+    assert.ok(sockets.includes(`${north}/ws`), sockets.join(' '));
+    assert.ok(sockets.includes(`${north}/ws/pool/south`), sockets.join(' '));
+    assert.ok(sockets.every((u) => u.startsWith(north)));
+
+    // A post from the page is south's post by alice; bob's next one arrives live.
+    const composer = page.getByRole('textbox', { name: 'Message' });
+    await composer.fill('ahoy from the north');
+    await composer.press('Enter');
+    await page.locator('li[data-testid=message]', { hasText: 'ahoy from the north' }).waitFor();
+    const { messages } = await bob.call<{
+      messages: { text: string; author: { name: string } }[];
+    }>('GET', `/rooms/${harbour}/messages`);
+    assert.deepEqual(
+      messages.map((m) => [m.author.name, m.text]),
+      [
+        ['bob', 'first light over the harbour'],
+        ['alice', 'ahoy from the north'],
+      ],
+    );
+    await bob.post(harbour, 'the tide turns at noon');
+    await page.locator('li[data-testid=message]', { hasText: 'the tide turns at noon' }).waitFor();
+    assert.deepEqual(await shownSeqs(page), [1, 2, 3]);
+
+    // Followed: listed under the pool in the sidebar, linking back to the room.
+    await page.getByRole('button', { name: 'Follow', exact: true }).click();
+    const followed = page.locator('#sidebar [data-pool=south] [data-testid=pool-followed-rooms]');
+    await followed.getByRole('link', { name: 'Harbour' }).waitFor();
+    assert.equal(
+      await followed.getByRole('link', { name: 'Harbour' }).getAttribute('href'),
+      `/pools/south/rooms/${harbour}`,
+    );
+
+    // Message search answers from both pools, each result linking into its own pool's room.
+    await page.goto(`${fe.north!.url}/search`);
+    await page.getByRole('searchbox', { name: 'Words' }).fill('tide');
+    await page.getByRole('button', { name: 'Search messages' }).click();
+    const hit = page
+      .locator('section.pool-results[data-pool=south] [data-testid=pool-search-results] li')
+      .filter({ hasText: 'the tide turns at noon' });
+    await hit.waitFor();
+    await hit.getByRole('link', { name: 'Harbour' }).click();
+    await page.waitForURL(`${fe.north!.url}/pools/south/rooms/${harbour}?seq=3`);
     assert.deepEqual(pageErrors(page), []);
     await context.close();
   });

@@ -85,22 +85,44 @@ export interface State {
   feedSeen: Map<string, number>;
   /** The user turned browser notifications on (and the browser allowed them). */
   notify: boolean;
+  /**
+   * Other pools of an Enterprise Edition deployment whose directory has this user (the home
+   * model only; empty on a Standard Edition server).
+   */
+  pools: string[];
   notice?: string;
 }
 
+export interface ModelOptions {
+  /**
+   * Another pool of the deployment: this model then speaks with that pool through the home front
+   * end (`/ws/pool/{name}`, `/api/v1/remote/{name}/...`) with the home session.
+   */
+  pool?: string;
+}
+
 /**
- * The client's state and the rules that keep it in step with the server: one instance per page.
+ * The client's state and the rules that keep it in step with the server: one instance per page
+ * for the home pool, and one per other pool whose rooms the user opens or follows (`forPool`).
  * Components read `state` and re-render on `subscribe`; all changes go through methods here.
  */
 export class Model {
   state: State;
+  /** The other pool this model speaks with, or undefined for the home pool. */
+  readonly pool: string | undefined;
+  /** Models of the other pools (the home model only). */
+  private readonly others = new Map<string, Model>();
   private socket: ChatSocket | null = null;
   /** The front end the HTTP API calls go to: '' (the page's own) or an active one of its pool. */
   private server = '';
   private readonly listeners = new Set<() => void>();
   private readonly markedRead = new Map<number, number>();
 
-  constructor(private readonly storage: Storage) {
+  constructor(
+    private readonly storage: Storage,
+    opts: ModelOptions = {},
+  ) {
+    this.pool = opts.pool;
     this.state = {
       session: readSession(storage),
       status: 'stopped',
@@ -111,6 +133,7 @@ export class Model {
       feedMatches: new Map(),
       feedSeen: new Map(),
       notify: storage.getItem(NOTIFY_KEY) === '1' && notificationPermission() === 'granted',
+      pools: [],
     };
   }
 
@@ -157,6 +180,50 @@ export class Model {
     return next;
   }
 
+  /** The page of one of this model's rooms (`rest`: `/settings`, `?seq=N`, ...). */
+  roomPath(id: number, rest = ''): string {
+    const prefix = this.pool === undefined ? '' : `/pools/${encodeURIComponent(this.pool)}`;
+    return `${prefix}/rooms/${id}${rest}`;
+  }
+
+  /** The model of another pool's rooms, connected on first use (from the home model). */
+  forPool(name: string): Model {
+    if (this.pool !== undefined) throw new Error('forPool is for the home model');
+    let m = this.others.get(name);
+    if (!m) {
+      m = new Model(this.storage, { pool: name });
+      this.others.set(name, m);
+      m.subscribe(() => this.changed());
+      m.connect();
+    }
+    return m;
+  }
+
+  /** Models of the other pools opened so far. */
+  poolModels(): Model[] {
+    return [...this.others.values()];
+  }
+
+  /**
+   * Learns which other pools know this user, and connects to each where the user follows rooms,
+   * so that those rooms count unread messages live.
+   */
+  private async discoverPools(): Promise<void> {
+    if (this.pool !== undefined) return;
+    let reply: { pools: { pool: string; status: number; body: unknown }[] };
+    try {
+      reply = await this.http('GET', '/all-pools/me/follows');
+    } catch {
+      return; // A Standard Edition server, or a pool alone: no other pools.
+    }
+    const [home, ...rest] = reply.pools;
+    if (!home) return;
+    const pools = rest.filter((p) => p.status === 200).map((p) => p.pool);
+    this.update({ pools });
+    for (const p of rest)
+      if (p.status === 200 && Array.isArray(p.body) && p.body.length > 0) this.forPool(p.pool);
+  }
+
   get me(): string {
     return this.state.session?.user.name ?? '';
   }
@@ -179,6 +246,10 @@ export class Model {
   private reset(notice?: string): void {
     this.socket?.stop();
     this.socket = null;
+    for (const m of this.others.values()) m.socket?.stop();
+    this.others.clear();
+    // The home model owns the session: another pool's model only stops.
+    if (this.pool !== undefined) return this.update({ status: 'stopped' });
     this.storage.removeItem(SESSION_KEY);
     this.storage.removeItem(NOTIFY_KEY);
     this.markedRead.clear();
@@ -193,6 +264,7 @@ export class Model {
       feedSeen: new Map(),
       notify: false,
       notice,
+      pools: [],
     };
     this.changed();
   }
@@ -202,18 +274,23 @@ export class Model {
     const session = this.state.session;
     if (!session || this.socket) return;
     if (session.expiresAt <= Date.now()) return this.reset('session_ended');
-    this.socket = new ChatSocket(session.token, {
-      status: (status, retryAt) => {
-        if (status !== 'online' && status !== 'syncing') this.markJoinedFalse();
-        this.update({ status, retryAt });
+    const path = this.pool === undefined ? '/ws' : `/ws/pool/${encodeURIComponent(this.pool)}`;
+    this.socket = new ChatSocket(
+      session.token,
+      {
+        status: (status, retryAt) => {
+          if (status !== 'online' && status !== 'syncing') this.markJoinedFalse();
+          this.update({ status, retryAt });
+        },
+        ready: (auth) => this.resync(auth),
+        event: (e) => this.onEvent(e),
+        sessionEnded: (reason) => this.reset(reason),
+        server: (server) => {
+          this.server = server;
+        },
       },
-      ready: (auth) => this.resync(auth),
-      event: (e) => this.onEvent(e),
-      sessionEnded: (reason) => this.reset(reason),
-      server: (server) => {
-        this.server = server;
-      },
-    });
+      path,
+    );
     this.socket.start();
   }
 
@@ -232,8 +309,10 @@ export class Model {
    * Calls the HTTP API with the session's token, on the server the socket signed in on. Refused
    * by an idle front end of a pool, it asks an active one it named instead.
    */
-  async http<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async http<T>(method: string, apiPath: string, body?: unknown): Promise<T> {
     const token = this.state.session?.token ?? null;
+    const path =
+      this.pool === undefined ? apiPath : `/remote/${encodeURIComponent(this.pool)}${apiPath}`;
     try {
       return await api<T>(token, method, path, body, this.server);
     } catch (err) {
@@ -271,6 +350,7 @@ export class Model {
     }
     this.update({ limits: auth.server.limits });
     await this.refreshFollows();
+    void this.discoverPools();
     void this.refreshInvitations();
     void this.refreshFeeds();
     const followed = new Map(this.state.follows.map((f) => [f.roomId, f]));
@@ -502,7 +582,7 @@ export class Model {
     // No notification for what is on screen already.
     const looking =
       document.visibilityState === 'visible' &&
-      (location.pathname === `/rooms/${m.roomId}` || location.pathname === `/feeds/${key}`);
+      (location.pathname === this.roomPath(m.roomId) || location.pathname === `/feeds/${key}`);
     if (looking) return;
     const room = this.state.follows.find((f) => f.roomId === m.roomId)?.name ?? '';
     const feed =
@@ -515,7 +595,7 @@ export class Model {
       });
       n.onclick = () => {
         window.focus();
-        location.assign(`/rooms/${m.roomId}?seq=${m.seq}`);
+        location.assign(this.roomPath(m.roomId, `?seq=${m.seq}`));
       };
     } catch {
       // Some browsers only notify from a service worker; the badge still counts.
@@ -746,8 +826,12 @@ export class Model {
   /** A short-lived download URL for a file (the URL itself is the credential). */
   async fileLink(fileId: number): Promise<string> {
     const reply = await this.http<{ url: string }>('GET', `/files/${fileId}/link`);
-    // The link is relative to the front end that signed it.
-    return `${this.server}${reply.url}`;
+    // The link is relative to the front end that signed it; another pool's goes through ours.
+    const url =
+      this.pool === undefined
+        ? reply.url
+        : reply.url.replace(/^\/api\/v1\//, `/api/v1/remote/${encodeURIComponent(this.pool)}/`);
+    return `${this.server}${url}`;
   }
 
   private replacePending(id: number, p: PendingPost): void {

@@ -2,8 +2,8 @@ import { useEffect, useState } from 'preact/hooks';
 
 export type Route =
   | { name: 'home' }
-  | { name: 'room'; id: number; seq?: number }
-  | { name: 'settings'; id: number }
+  | { name: 'room'; id: number; seq?: number; pool?: string }
+  | { name: 'settings'; id: number; pool?: string }
   | { name: 'directory' }
   | { name: 'search' }
   | { name: 'invitations' }
@@ -11,14 +11,23 @@ export type Route =
   | { name: 'feed'; key: string }
   | { name: 'new' };
 
-/** Reads the route from a path: /rooms/12, /rooms/12?seq=40, /rooms/12/settings, ... */
+/**
+ * Reads the route from a path: /rooms/12, /rooms/12?seq=40, /rooms/12/settings, ...; a room of
+ * another pool is under /pools/{name}: /pools/south/rooms/7.
+ */
 export function parseRoute(pathname: string, search: string): Route {
-  const room = /^\/rooms\/(\d+)(\/settings)?\/?$/.exec(pathname);
+  const room =
+    /^(?:\/pools\/([A-Za-z0-9][A-Za-z0-9._-]{0,63}))?\/rooms\/(\d+)(\/settings)?\/?$/.exec(
+      pathname,
+    );
   if (room) {
-    const id = Number(room[1]);
-    if (room[2]) return { name: 'settings', id };
+    const id = Number(room[2]);
+    const pool = room[1] === undefined ? {} : { pool: room[1] };
+    if (room[3]) return { name: 'settings', id, ...pool };
     const seq = Number(new URLSearchParams(search).get('seq'));
-    return Number.isSafeInteger(seq) && seq > 0 ? { name: 'room', id, seq } : { name: 'room', id };
+    return Number.isSafeInteger(seq) && seq > 0
+      ? { name: 'room', id, seq, ...pool }
+      : { name: 'room', id, ...pool };
   }
   if (pathname === '/directory') return { name: 'directory' };
   if (pathname === '/search') return { name: 'search' };

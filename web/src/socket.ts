@@ -31,10 +31,10 @@ interface Pending {
   reject(err: Error): void;
 }
 
-/** The WebSocket address of a server ('' is the page's own). */
-function socketUrl(server: string): string {
+/** The WebSocket address of a server ('' is the page's own), at `path`. */
+function socketUrl(server: string, path: string): string {
   const base = server === '' ? location.origin : server;
-  return `${base.replace(/^http/, 'ws')}/ws`;
+  return `${base.replace(/^http/, 'ws')}${path}`;
 }
 
 /**
@@ -59,9 +59,11 @@ export class ChatSocket {
   private authed = false;
   status: ConnectionStatus = 'connecting';
 
+  /** `path`: `/ws`, or `/ws/pool/{name}` for another pool's rooms relayed by this pool. */
   constructor(
     private readonly token: string,
     private readonly on: SocketHandlers,
+    private readonly path = '/ws',
   ) {}
 
   start(): void {
@@ -116,7 +118,7 @@ export class ChatSocket {
 
   private connect(): void {
     this.setStatus('connecting');
-    const ws = new WebSocket(socketUrl(this.servers[this.current] ?? ''));
+    const ws = new WebSocket(socketUrl(this.servers[this.current] ?? '', this.path));
     this.ws = ws;
     this.authed = false;
     ws.addEventListener('open', () => {

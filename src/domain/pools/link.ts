@@ -32,10 +32,13 @@ const claimsSchema = z
 
 export type PoolLinkClaims = z.infer<typeof claimsSchema>;
 
-/** SHA-256 (hex) of a forwarded body as JSON; an absent body is the empty string. */
+/**
+ * SHA-256 (hex) of a forwarded body: of its bytes for a raw upload (a Buffer), else of its JSON;
+ * an absent body is the empty string.
+ */
 export function bodyDigest(body: unknown): string {
-  const text = body === undefined ? '' : JSON.stringify(body);
-  return crypto.createHash('sha256').update(text).digest('hex');
+  const data = Buffer.isBuffer(body) ? body : body === undefined ? '' : JSON.stringify(body);
+  return crypto.createHash('sha256').update(data).digest('hex');
 }
 
 function mac(secret: Buffer, payload: string): string {

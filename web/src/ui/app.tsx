@@ -3,7 +3,7 @@ import { t } from '../i18n.js';
 import { useRoute } from '../router.js';
 import { Directory } from './directory.js';
 import { FeedPage, FeedsPage } from './feeds.js';
-import { useModel } from './hooks.js';
+import { ModelContext, useModel } from './hooks.js';
 import { Invitations } from './invitations.js';
 import { RoomForm } from './room-form.js';
 import { RoomPage } from './room.js';
@@ -29,10 +29,10 @@ function Shell() {
   let main;
   switch (route.name) {
     case 'room':
-      main = <RoomPage key={route.id} id={route.id} seq={route.seq} />;
+      main = <RoomPage key={`${route.pool ?? ''}/${route.id}`} id={route.id} seq={route.seq} />;
       break;
     case 'settings':
-      main = <RoomForm key={`edit-${route.id}`} roomId={route.id} />;
+      main = <RoomForm key={`edit-${route.pool ?? ''}/${route.id}`} roomId={route.id} />;
       break;
     case 'new':
       main = <RoomForm key="new" />;
@@ -59,6 +59,11 @@ function Shell() {
           <p>{t.welcome}</p>
         </section>
       );
+  }
+
+  // A room of another pool: its page speaks with that pool's model.
+  if ((route.name === 'room' || route.name === 'settings') && route.pool !== undefined) {
+    main = <ModelContext.Provider value={model.forPool(route.pool)}>{main}</ModelContext.Provider>;
   }
 
   return (

@@ -30,7 +30,7 @@ export function Invitations() {
           {state.invitations.map((i) => (
             <li key={i.id} class="card">
               <p>
-                {t.invitedTo} <Link href={`/rooms/${i.room.id}`}>{i.room.name}</Link>
+                {t.invitedTo} <Link href={model.roomPath(i.room.id)}>{i.room.name}</Link>
                 {i.seenAt === null && <span class="tag">{t.newBadge}</span>}
               </p>
               {i.room.description && <p class="muted">{i.room.description}</p>}

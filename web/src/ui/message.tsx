@@ -11,10 +11,12 @@ const dateFormat = new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeStyl
 
 /** A message found elsewhere (search, feeds), linking into its room at that message. */
 export function MessageCard({ m, roomName }: { m: MessageView; roomName: string | undefined }) {
+  const [model] = useModel();
   return (
     <li class="card">
       <div class="message-meta">
-        <Link href={`/rooms/${m.roomId}?seq=${m.seq}`}>{roomName ?? `#${m.roomId}`}</Link>
+        <Link href={model.roomPath(m.roomId, `?seq=${m.seq}`)}>{roomName ?? `#${m.roomId}`}</Link>
+        {model.pool !== undefined && <span class="tag">{model.pool}</span>}
         <span class="author">{m.author.displayName}</span>
         <time dateTime={new Date(m.ts).toISOString()}>{dateFormat.format(m.ts)}</time>
       </div>

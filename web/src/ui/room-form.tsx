@@ -218,7 +218,7 @@ export function RoomForm({ roomId }: { roomId?: number }) {
       } else {
         body.category = Number(values.category);
         const r = await model.http<RoomView>('POST', '/rooms', body);
-        navigate(`/rooms/${r.id}`);
+        navigate(model.roomPath(r.id));
       }
     } catch (err) {
       const e2 =
@@ -376,7 +376,11 @@ export function RoomForm({ roomId }: { roomId?: number }) {
             {editing ? t.save : t.create}
           </button>
           {editing && (
-            <button type="button" class="secondary" onClick={() => navigate(`/rooms/${roomId}`)}>
+            <button
+              type="button"
+              class="secondary"
+              onClick={() => navigate(model.roomPath(roomId))}
+            >
               {t.back}
             </button>
           )}

@@ -38,6 +38,11 @@ export function RoomPage({ id, seq }: { id: number; seq?: number }) {
       <header class="room-header">
         <div class="room-heading">
           <h1 id="room-title">{room.name}</h1>
+          {model.pool !== undefined && (
+            <span class="tag" data-testid="room-pool" title={t.poolOf(model.pool)}>
+              {model.pool}
+            </span>
+          )}
           <span class={`tag privacy-${room.privacy}`}>{t[room.privacy]}</span>
           {room.type === 'auditorium' && <span class="tag">{t.auditorium}</span>}
           {room.description && <p class="room-description">{room.description}</p>}
@@ -72,7 +77,7 @@ export function RoomPage({ id, seq }: { id: number; seq?: number }) {
             </button>
           )}
           {room.my.canManage && (
-            <Link href={`/rooms/${id}/settings`} class="button secondary">
+            <Link href={model.roomPath(id, '/settings')} class="button secondary">
               {t.settings}
             </Link>
           )}

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { ApiError } from '../api.js';
 import { errorText, t } from '../i18n.js';
 import type { RoomView, SearchReply } from '../types.js';
-import { useModel } from './hooks.js';
+import { ModelContext, useModel } from './hooks.js';
 import { MessageCard } from './message.js';
 
 export function Search() {
@@ -15,6 +15,8 @@ export function Search() {
   const [result, setResult] = useState<SearchReply | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  /** Other pools' answers to the same search (not when one room of this pool is chosen). */
+  const [others, setOthers] = useState<{ pool: string; reply: SearchReply }[]>([]);
 
   const [found, setFound] = useState<Map<number, string>>(new Map());
   const names = new Map<number, string>(found);
@@ -57,12 +59,33 @@ export function Search() {
       });
       await nameRooms(reply);
       setResult(reply);
+      setOthers(room ? [] : await searchOtherPools(list));
     } catch (err) {
       const e2 =
         err instanceof ApiError ? err : new ApiError({ code: 'error', message: String(err) });
       setError(errorText(e2.code, e2.message));
     } finally {
       setBusy(false);
+    }
+  }
+
+  async function searchOtherPools(list: string[]) {
+    if (state.pools.length === 0) return [];
+    const q = new URLSearchParams({ limit: '50' });
+    if (query.trim()) q.set('query', query.trim());
+    if (list.length) q.set('authors', list.join(','));
+    if (from) q.set('from', from);
+    if (to) q.set('to', to);
+    try {
+      const reply = await model.http<{ pools: { pool: string; status: number; body: unknown }[] }>(
+        'GET',
+        `/all-pools/search/messages?${q.toString()}`,
+      );
+      return reply.pools
+        .filter((p) => p.status === 200 && state.pools.includes(p.pool))
+        .map((p) => ({ pool: p.pool, reply: p.body as SearchReply }));
+    } catch {
+      return [];
     }
   }
 
@@ -134,6 +157,31 @@ export function Search() {
           </ul>
         </>
       )}
+      {others.map(({ pool, reply }) => {
+        const pm = model.forPool(pool);
+        const poolNames = new Map(pm.state.follows.map((f) => [f.roomId, f.name]));
+        return (
+          <section key={pool} class="pool-results" data-pool={pool}>
+            <h2>{t.poolOf(pool)}</h2>
+            <p class="muted">
+              {reply.messages.length === 0
+                ? t.noResults
+                : t.results(reply.count, reply.exceededLimit)}
+            </p>
+            <ModelContext.Provider value={pm}>
+              <ul class="search-results" data-testid="pool-search-results">
+                {reply.messages.map((m) => (
+                  <MessageCard
+                    key={`${m.roomId}-${m.seq}`}
+                    m={m}
+                    roomName={poolNames.get(m.roomId)}
+                  />
+                ))}
+              </ul>
+            </ModelContext.Provider>
+          </section>
+        );
+      })}
     </section>
   );
 }

@@ -1,14 +1,16 @@
 import { t } from '../i18n.js';
 import { unread } from '../logic.js';
 import { useRoute } from '../router.js';
-import { MENTIONS_FEED } from '../model.js';
+import { MENTIONS_FEED, type Model } from '../model.js';
 import { useModel } from './hooks.js';
 import { Link } from './link.js';
 
 export function Sidebar() {
   const [model, state] = useModel();
   const route = useRoute();
-  const current = route.name === 'room' || route.name === 'settings' ? route.id : null;
+  const current =
+    route.name === 'room' || route.name === 'settings' ? { id: route.id, pool: route.pool } : null;
+  const pools = model.poolModels();
   const unseen = state.invitations.filter((i) => i.seenAt === null).length;
   const followed = new Set(state.follows.map((f) => f.roomId));
   const openOthers = [...state.rooms.values()].filter(
@@ -79,45 +81,29 @@ export function Sidebar() {
       <h2 class="sidebar-heading" id="followed-heading">
         {t.followedRooms}
       </h2>
-      {state.follows.length === 0 ? (
+      {state.follows.length === 0 && pools.every((m) => m.state.follows.length === 0) ? (
         <p class="muted small">{t.noFollows}</p>
       ) : (
-        <ul class="room-list" aria-labelledby="followed-heading" data-testid="followed-rooms">
-          {state.follows.map((f) => {
-            const n = unread(f);
-            return (
-              <li key={f.roomId} data-room-id={f.roomId}>
-                <Link
-                  href={`/rooms/${f.roomId}`}
-                  class={n > 0 ? 'has-unread' : undefined}
-                  aria-current={current === f.roomId ? 'page' : undefined}
-                >
-                  <span class="room-name">{f.name}</span>
-                  {f.mentions > 0 && (
-                    <span
-                      class="badge mention"
-                      data-testid="mentions"
-                      aria-label={t.mentionCount(f.mentions)}
-                    >
-                      @{f.mentions}
-                    </span>
-                  )}
-                  {n > 0 && (
-                    <span class="badge" data-testid="unread" aria-label={t.unreadCount(n)}>
-                      {n}
-                    </span>
-                  )}
-                </Link>
-              </li>
-            );
-          })}
-        </ul>
+        <FollowedRooms model={model} current={current} labelledBy="followed-heading" />
+      )}
+      {pools.map((m) =>
+        m.state.follows.length === 0 ? null : (
+          <div key={m.pool} data-pool={m.pool}>
+            <h3 class="sidebar-subheading" id={`followed-${m.pool}`}>
+              {t.poolOf(m.pool!)}
+            </h3>
+            <FollowedRooms model={m} current={current} labelledBy={`followed-${m.pool}`} />
+          </div>
+        ),
       )}
       {openOthers.length > 0 && (
         <ul class="room-list others">
           {openOthers.map((r) => (
             <li key={r.id}>
-              <Link href={`/rooms/${r.id}`} aria-current={current === r.id ? 'page' : undefined}>
+              <Link
+                href={model.roomPath(r.id)}
+                aria-current={current?.id === r.id && !current.pool ? 'page' : undefined}
+              >
                 <span class="room-name">{r.room!.name}</span>
               </Link>
             </li>
@@ -125,5 +111,54 @@ export function Sidebar() {
         </ul>
       )}
     </nav>
+  );
+}
+
+/** The followed rooms of one pool's model, with unread and mention counts. */
+function FollowedRooms({
+  model,
+  current,
+  labelledBy,
+}: {
+  model: Model;
+  current: { id: number; pool?: string } | null;
+  labelledBy: string;
+}) {
+  return (
+    <ul
+      class="room-list"
+      aria-labelledby={labelledBy}
+      data-testid={model.pool === undefined ? 'followed-rooms' : 'pool-followed-rooms'}
+    >
+      {model.state.follows.map((f) => {
+        const n = unread(f);
+        const here = current?.id === f.roomId && current.pool === model.pool;
+        return (
+          <li key={f.roomId} data-room-id={f.roomId}>
+            <Link
+              href={model.roomPath(f.roomId)}
+              class={n > 0 ? 'has-unread' : undefined}
+              aria-current={here ? 'page' : undefined}
+            >
+              <span class="room-name">{f.name}</span>
+              {f.mentions > 0 && (
+                <span
+                  class="badge mention"
+                  data-testid="mentions"
+                  aria-label={t.mentionCount(f.mentions)}
+                >
+                  @{f.mentions}
+                </span>
+              )}
+              {n > 0 && (
+                <span class="badge" data-testid="unread" aria-label={t.unreadCount(n)}>
+                  {n}
+                </span>
+              )}
+            </Link>
+          </li>
+        );
+      })}
+    </ul>
   );
 }

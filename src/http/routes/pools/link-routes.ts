@@ -1,3 +1,5 @@
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { z } from 'zod';
 import type { PoolLink } from '../../../cluster/pool-link.js';
 import { poolNameSchema } from '../../../domain/pools/commands.js';
@@ -76,6 +78,62 @@ export function poolLinkRoutes(link?: PoolLink): AnyRoute[] {
     }),
   );
   return [
+    // A file upload (raw body) into a room of another pool; more specific than `remote/*`.
+    defineRoute({
+      method: 'POST',
+      url: '/api/v1/remote/:pool/rooms/:id/files',
+      summary: 'Upload a file into a room of another pool, as the signed-in user',
+      description:
+        "The raw application/octet-stream body is forwarded with the pool-link assertion over its SHA-256; that pool's own size limit and permissions apply.",
+      tags: ['pools', 'files'],
+      auth: 'user',
+      params: z.object({ pool: poolNameSchema, id: z.string().regex(/^\d{1,15}$/) }),
+      bodyType: 'binary',
+      response: { status: 201, description: "The other pool's answer." },
+      handler: async ({ actor, params, request, rawBody }) => {
+        if (!link) throw new PoolNotFoundError();
+        const answer = await link.forward(params.pool, actor.login, {
+          method: 'POST',
+          path: restOf(request.url, 4),
+          body: rawBody,
+        });
+        return new Answer(answer.status, answer.body);
+      },
+    }),
+    // A download link of another pool's file: the token is the credential, as on that pool.
+    defineRoute({
+      method: 'GET',
+      url: '/api/v1/remote/:pool/files/download/:token',
+      summary: "Download another pool's file with a link token that pool issued",
+      description:
+        'For `url` of `GET /api/v1/remote/{pool}/files/{id}/link` (or a relayed `file_link`), prefixed with `/api/v1/remote/{pool}`: fetched from that pool and passed through.',
+      tags: ['pools', 'files'],
+      auth: 'none',
+      params: z.object({ pool: poolNameSchema, token: z.string().min(1).max(512) }),
+      response: {
+        status: 200,
+        description: 'The file, as an attachment.',
+        contentType: 'application/octet-stream',
+      },
+      handler: async ({ params, reply }) => {
+        if (!link) throw new PoolNotFoundError();
+        const res = await link.download(params.pool, params.token);
+        reply.code(res.status);
+        for (const h of [
+          'content-type',
+          'content-length',
+          'content-disposition',
+          'content-security-policy',
+          'cache-control',
+        ]) {
+          const v = res.headers.get(h);
+          if (v !== null) reply.header(h, v);
+        }
+        return reply.send(
+          res.body ? Readable.fromWeb(res.body as unknown as WebReadableStream) : '',
+        );
+      },
+    }),
     ...remote,
     defineRoute({
       method: 'GET',
