@@ -9,25 +9,13 @@ import {
   serverCommand,
   type DestructiveOptions,
 } from './common.js';
+import type { RetentionResult } from '../domain/categories/retention.js';
 import { UsageError } from './errors.js';
 import { emit, fields, names, table } from './output.js';
 
 interface Ref {
   id: number;
   name: string;
-}
-
-interface RetentionResult {
-  messages: number;
-  files: number;
-  categories: {
-    category: string;
-    retentionDays: number;
-    cutoff: string;
-    held: boolean;
-    messages: number;
-    files: number;
-  }[];
 }
 
 export interface CategoryRecord {
