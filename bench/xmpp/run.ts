@@ -158,6 +158,8 @@ async function startPerch(): Promise<RunningXmppServer> {
       PERCH_LOG_LEVEL: 'warn',
       PERCH_XMPP_PORT: String(port),
       PERCH_XMPP_DOMAIN: DOMAIN,
+      // SASL PLAIN without TLS, as for the other two servers: loopback only.
+      PERCH_XMPP_ALLOW_PLAINTEXT: 'true',
       PERCH_MAX_BUFFERED_BYTES: String(16 * 1024 * 1024),
     },
   });
