@@ -94,6 +94,15 @@ export function treeUsage(pids: number[]): { rssMb: number; cpuS: number } {
   return { rssMb: rssKb / 1024, cpuS: ticks / 100 };
 }
 
+/** The command name of a process (/proc/<pid>/comm), or '' once it is gone. */
+export function processName(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
 /** `root` and every process descended from it. */
 export function processTree(root: number): number[] {
   const children = new Map<number, number[]>();
