@@ -1,5 +1,6 @@
 // bench:xmpp's own XMPP client and result math, the latter against a real Prosody when one is
-// installed (Debian `prosody`). Not part of `npm test` (CI installs no XMPP server): run it with
+// installed (Debian `prosody`), and a small run of the whole benchmark against each server
+// installed (Perch always). Not part of `npm test` (CI installs no XMPP server): run it with
 //   node --import tsx --test bench/xmpp/xmpp.test.ts
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -16,7 +17,13 @@ import {
   XmppConnection,
   XmppError,
 } from './client.js';
-import { INSTALL, missingServers, startProsody, type RunningXmppServer } from './servers.js';
+import {
+  INSTALL,
+  missingServers,
+  SERVER_NAMES,
+  startProsody,
+  type RunningXmppServer,
+} from './servers.js';
 import { messageBody, parseBody, ratio, ReceiverTally, roomLayout, sumCounts } from './tally.js';
 
 const noProsody = missingServers(['prosody']).length > 0 ? INSTALL.prosody.hint : false;
@@ -197,69 +204,78 @@ describe('against a real Prosody', { skip: noProsody }, () => {
       assert.equal(fs.existsSync(server.dir), false, 'the server folder is removed');
     }
   });
+});
 
-  test('the whole benchmark against Prosody: nothing lost, every message delivered to every occupant', async () => {
-    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'perch-xmppbench-test-'));
-    try {
-      const run = path.join(path.dirname(fileURLToPath(import.meta.url)), 'run.ts');
-      const stdout = await new Promise<string>((resolve, reject) =>
-        execFile(
-          process.execPath,
-          [
-            '--import',
-            'tsx',
-            run,
-            '--servers',
-            'prosody',
-            '--users',
-            '12',
-            '--room-sizes',
-            '4,8',
-            '--rate',
-            '10',
-            '--duration',
-            '2',
-            '--results-dir',
-            out,
-          ],
-          { timeout: 120_000 },
-          (err, so, se) => (err ? reject(new Error(`${String(err)}\n${se}`)) : resolve(so)),
-        ),
-      );
-      const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
-        rooms: number;
-        servers: {
-          prosody: Record<
-            | 'connections'
-            | 'posted'
-            | 'received'
-            | 'deliveries'
-            | 'lost'
-            | 'duplicated'
-            | 'errors'
-            | 'rss_mb'
-            | 'cpu_cores',
-            number
-          >;
-        };
-      };
-      const p = result.servers.prosody;
-      assert.equal(result.rooms, 2);
-      assert.equal(p.connections, 12);
-      assert.equal(p.posted, 20);
-      assert.equal(p.lost, 0);
-      assert.equal(p.duplicated, 0);
-      assert.equal(p.errors, 0);
-      // Each message reaches every occupant of its room (its sender included): between 4 and 8 each.
-      assert.ok(p.received >= 4 * p.posted && p.received <= 8 * p.posted, String(p.received));
-      assert.equal(p.deliveries + p.posted, p.received);
-      assert.ok(p.rss_mb > 0 && p.cpu_cores >= 0);
-      const files = fs.readdirSync(out);
-      assert.ok(
-        files.some((f) => /^xmpp-.*\.json$/.test(f)) && files.some((f) => f.endsWith('.svg')),
-      );
-    } finally {
-      fs.rmSync(out, { recursive: true, force: true });
-    }
-  });
+describe('the whole benchmark, on a small run', () => {
+  for (const name of SERVER_NAMES) {
+    test(
+      `${name}: nothing lost, every message delivered to every occupant`,
+      { skip: missingServers([name]).length > 0 ? INSTALL[name].hint : false },
+      async () => {
+        const out = fs.mkdtempSync(path.join(os.tmpdir(), 'perch-xmppbench-test-'));
+        try {
+          const run = path.join(path.dirname(fileURLToPath(import.meta.url)), 'run.ts');
+          const stdout = await new Promise<string>((resolve, reject) =>
+            execFile(
+              process.execPath,
+              [
+                '--import',
+                'tsx',
+                run,
+                '--servers',
+                name,
+                '--users',
+                '12',
+                '--room-sizes',
+                '4,8',
+                '--rate',
+                '10',
+                '--duration',
+                '2',
+                '--results-dir',
+                out,
+              ],
+              { timeout: 120_000 },
+              (err, so, se) => (err ? reject(new Error(`${String(err)}\n${se}`)) : resolve(so)),
+            ),
+          );
+          const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+            rooms: number;
+            servers: Record<
+              string,
+              Record<
+                | 'connections'
+                | 'posted'
+                | 'received'
+                | 'deliveries'
+                | 'lost'
+                | 'duplicated'
+                | 'errors'
+                | 'rss_mb'
+                | 'cpu_cores',
+                number
+              >
+            >;
+          };
+          const p = result.servers[name]!;
+          assert.equal(result.rooms, 2);
+          assert.equal(p.connections, 12);
+          assert.equal(p.posted, 20);
+          assert.equal(p.lost, 0);
+          assert.equal(p.duplicated, 0);
+          assert.equal(p.errors, 0);
+          // Each message reaches every occupant of its room (its sender included): between 4 and 8 each.
+          assert.ok(p.received >= 4 * p.posted && p.received <= 8 * p.posted, String(p.received));
+          assert.equal(p.deliveries + p.posted, p.received);
+          assert.ok(p.rss_mb > 0 && p.cpu_cores >= 0);
+          const files = fs.readdirSync(out);
+          assert.ok(
+            files.some((f) => /^xmpp-.*\.json$/.test(f)) && files.some((f) => f.endsWith('.svg')),
+          );
+        } finally {
+          fs.rmSync(out, { recursive: true, force: true });
+        }
+      },
+    );
+  }
 });
