@@ -76,6 +76,27 @@ export class PoolLink {
     return found;
   }
 
+  /** The front ends of `target`, and a signer of assertions for `login` under the link secret. */
+  private async linkTo(
+    target: string,
+    login: string,
+  ): Promise<{ urls: string[]; sign(method: string, url: string, body: unknown): string }> {
+    const urls = (await this.pools()).get(target);
+    if (!urls) throw new PoolNotFoundError(target);
+    const secret = await this.store.getSecret(POOL_LINK_SECRET);
+    if (!secret) throw new PoolUnreachableError(target, []);
+    const sign = (method: string, url: string, body: unknown) =>
+      signPoolAssertion(secret, {
+        pool: this.pool,
+        login,
+        ts: Date.now(),
+        method,
+        url,
+        body: bodyDigest(body),
+      });
+    return { urls, sign };
+  }
+
   /** Names of the other pools this one links to. */
   async otherPools(): Promise<string[]> {
     return [...(await this.pools()).keys()].filter((name) => name !== this.pool);
@@ -90,22 +111,12 @@ export class PoolLink {
     login: string,
     call: { method: string; path: string; body?: unknown },
   ): Promise<ForwardedAnswer> {
-    const urls = (await this.pools()).get(target);
-    if (!urls) throw new PoolNotFoundError(target);
-    const secret = await this.store.getSecret(POOL_LINK_SECRET);
-    if (!secret) throw new PoolUnreachableError(target, []);
+    const { urls, sign } = await this.linkTo(target, login);
     const url = `/api/v1/${call.path}`;
     const tried: string[] = [];
     for (const base of urls) {
       tried.push(base);
-      const authorization = signPoolAssertion(secret, {
-        pool: this.pool,
-        login,
-        ts: Date.now(),
-        method: call.method,
-        url,
-        body: bodyDigest(call.body),
-      });
+      const authorization = sign(call.method, url, call.body);
       let res: Response;
       try {
         res = await fetch(`${base}${url}`, {
@@ -182,21 +193,11 @@ export class PoolLink {
     login: string,
     authFrame: string,
   ): Promise<{ upstream: WebSocket; firstReply: RawData }> {
-    const urls = (await this.pools()).get(target);
-    if (!urls) throw new PoolNotFoundError(target);
-    const secret = await this.store.getSecret(POOL_LINK_SECRET);
-    if (!secret) throw new PoolUnreachableError(target, []);
+    const { urls, sign } = await this.linkTo(target, login);
     const tried: string[] = [];
     for (const base of urls) {
       tried.push(base);
-      const authorization = signPoolAssertion(secret, {
-        pool: this.pool,
-        login,
-        ts: Date.now(),
-        method: 'GET',
-        url: '/ws',
-        body: bodyDigest(undefined),
-      });
+      const authorization = sign('GET', '/ws', undefined);
       const attempt = await openOne(`${base.replace(/^http/, 'ws')}/ws`, authorization, authFrame);
       if ('upstream' in attempt) return attempt;
       if (attempt.refusal) throw attempt.refusal;
