@@ -474,3 +474,36 @@ export class XmppStreamError extends PerchError {
     super('xmpp_stream_error', 400, message, { condition });
   }
 }
+
+/**
+ * `perch pool failover|failback|state` on a pool the topology gives no backup site
+ * (backupStore and backupSite), or a pool the topology does not have.
+ */
+export class PoolNoBackupSiteError extends PerchError {
+  constructor(pool: string, why: string) {
+    super('pool_no_backup_site', 400, `pool ${JSON.stringify(pool)}: ${why}`, { pool });
+  }
+}
+
+/**
+ * `perch pool failover` refused: the primary site still answers (a second primary would split
+ * the pool), or the backup store is further behind than allowed. `details.reason` says which.
+ */
+export class PoolFailoverRefusedError extends PerchError {
+  constructor(
+    reason: 'primary_site_answers' | 'backup_behind' | 'backup_unreachable',
+    message: string,
+  ) {
+    super('failover_refused', 409, message, { reason });
+  }
+}
+
+/**
+ * `perch pool failback` cannot go on yet: the original site is not a replica of the current
+ * primary (rebuild it first, as the runbook says), or it did not catch up in time.
+ */
+export class PoolFailbackNotReadyError extends PerchError {
+  constructor(message: string) {
+    super('failback_not_ready', 409, message);
+  }
+}

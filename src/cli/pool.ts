@@ -4,6 +4,7 @@ import { seg, signedInClient, type ServerOptions } from './client.js';
 import { serverCommand } from './common.js';
 import { UsageError } from './errors.js';
 import { emit, fields, table } from './output.js';
+import { registerPoolDisasterRecovery } from './pool-dr.js';
 import { registerPoolPromote } from './pool-promote.js';
 
 function poolName(value: string): string {
@@ -65,6 +66,7 @@ export function registerPoolCommands(program: Command): void {
     });
 
   registerPoolPromote(pool);
+  registerPoolDisasterRecovery(pool);
 
   const activeServer = pool
     .command('active-server')

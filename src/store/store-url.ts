@@ -112,3 +112,23 @@ export function pgUrlFor(connectionString: string, target: PgHost): string {
   const host = target.host.includes(':') ? `[${target.host}]` : target.host;
   return `${m[1]}${m[2] ?? ''}${host}:${target.port}${m[4]}`;
 }
+
+/**
+ * One URL naming the hosts of `url` and then those of `more` (each once): a store and its
+ * replicas, for connections that must find whichever of them is the primary now.
+ */
+export function pgUrlWithHosts(url: string, more: string): string {
+  const m = URL_PARTS.exec(url.trim());
+  if (!m) return url;
+  const seen = new Set<string>();
+  const hosts = [...pgHosts(url), ...pgHosts(more)].filter((h) => {
+    const key = `${h.host.toLowerCase()}:${h.port}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  const list = hosts
+    .map((h) => `${h.host.includes(':') ? `[${h.host}]` : h.host}:${h.port}`)
+    .join(',');
+  return `${m[1]}${m[2] ?? ''}${list}${m[4]}`;
+}

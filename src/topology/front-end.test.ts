@@ -31,3 +31,45 @@ test('the directory file must be an absolute path', () => {
   assert.equal(parsed.success, false);
   assert.deepEqual(parsed.error!.issues[0]!.path, ['pools', 0, 'directory']);
 });
+
+test('with a backup site, every front end is given the replicas too; the backup site uses its file store', () => {
+  const dr = topologySchema.parse({
+    version: 1,
+    sites: [
+      { name: 'rome', defaultPool: 'chat1' },
+      { name: 'milan', defaultPool: 'chat1' },
+    ],
+    stores: [
+      { name: 'chat', kind: 'chat', url: 'postgres://perch@db1:5432,db2:5432/perch' },
+      { name: 'comp', kind: 'compliance', url: 'postgres://perch@db1:5432,db2:5432/comp' },
+      { name: 'backup', kind: 'backup', url: 'postgres://perch@db3:5432/perch' },
+      { name: 'backup-comp', kind: 'compliance', url: 'postgres://perch@db3:5432/comp' },
+    ],
+    pools: [
+      {
+        name: 'chat1',
+        site: 'rome',
+        edition: 'enterprise',
+        chatStore: 'chat',
+        complianceStore: 'comp',
+        backupStore: 'backup',
+        backupSite: 'milan',
+        backupComplianceStore: 'backup-comp',
+        fileStore: '/srv/rome/files',
+        backupFileStore: '/srv/milan/files',
+        frontEnds: [
+          { name: 'fe1', host: 'fe1', port: 8443 },
+          { name: 'fe3', host: 'fe3', port: 8443, site: 'milan' },
+        ],
+      },
+    ],
+  });
+  const rome = frontEndFromTopology(dr, { frontEnd: 'fe1' }).settings;
+  const milan = frontEndFromTopology(dr, { frontEnd: 'fe3' }).settings;
+  for (const settings of [rome, milan]) {
+    assert.equal(settings.storeUrl, 'postgres://perch@db1:5432,db2:5432,db3:5432/perch');
+    assert.equal(settings.complianceStoreUrl, 'postgres://perch@db1:5432,db2:5432,db3:5432/comp');
+  }
+  assert.equal(rome.fileStoreDir, '/srv/rome/files');
+  assert.equal(milan.fileStoreDir, '/srv/milan/files');
+});

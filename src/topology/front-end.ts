@@ -1,5 +1,6 @@
 import type { Config } from '../config/config.js';
 import { TopologyFrontEndError } from '../errors.js';
+import { pgUrlWithHosts } from '../store/store-url.js';
 import type { Topology, TopologyFrontEnd, TopologyPool } from './schema.js';
 
 /** A front end of a topology and the configuration it gives the server. */
@@ -49,15 +50,23 @@ export function frontEndFromTopology(
   const store = (name: string | undefined) => topology.stores.find((s) => s.name === name)?.url;
   const scheme = pool.tls ? 'https' : 'http';
   const hostInUrl = frontEnd.host.includes(':') ? `[${frontEnd.host}]` : frontEnd.host;
+  // A pool with a backup site: every front end is given the replica's hosts too, so that after
+  // `perch pool failover` promotes it they find it as they find a promoted standby; the backup
+  // site's front ends use that site's copy of the file store.
+  const withBackup = (url: string | undefined, backup: string | undefined) =>
+    url !== undefined && backup !== undefined && pool.backupSite !== undefined
+      ? pgUrlWithHosts(url, backup)
+      : url;
+  const inBackupSite = pool.backupSite !== undefined && frontEnd.site === pool.backupSite;
   const settings: Partial<Record<keyof Config, string>> = {
     host: frontEnd.address,
     port: String(frontEnd.port),
-    storeUrl: store(pool.chatStore),
-    complianceStoreUrl: store(pool.complianceStore),
+    storeUrl: withBackup(store(pool.chatStore), store(pool.backupStore)),
+    complianceStoreUrl: withBackup(store(pool.complianceStore), store(pool.backupComplianceStore)),
     dataDir: frontEnd.dataDir,
     tlsCertFile: pool.tls?.cert,
     tlsKeyFile: pool.tls?.key,
-    fileStoreDir: pool.fileStore,
+    fileStoreDir: inBackupSite ? pool.backupFileStore : pool.fileStore,
     directoryFile: pool.directory,
     ...(pool.edition === 'enterprise'
       ? {

@@ -61,7 +61,28 @@ export async function publishTopology(
     steps.push(s);
     report(s);
   };
+  // The backup site's stores are replicas: their schema arrives by replication, and a standby
+  // refuses writes. Installed only when none of their hosts is a standby (a promoted replica).
+  const replicas = new Set(
+    topology.pools
+      .filter((p) => p.backupSite !== undefined)
+      .flatMap((p) => [p.backupStore, p.backupComplianceStore]),
+  );
   for (const store of topology.stores) {
+    if (replicas.has(store.name)) {
+      const { hostStates } = await import('../store/postgres/connect.js');
+      const hosts = await hostStates(store.url);
+      const standby = hosts.find((h) => h.role === 'standby');
+      if (standby) {
+        step({
+          kind: 'store',
+          subject: store.name,
+          changed: false,
+          detail: `replica on ${standby.host}: its schema arrives by replication`,
+        });
+        continue;
+      }
+    }
     const install = await installStore(
       store.kind === 'compliance' ? 'compliance' : 'chat',
       parseStoreUrl(store.url),

@@ -72,7 +72,14 @@ const poolSchema = z
     edition: z.enum(['standard', 'enterprise']),
     chatStore: name,
     complianceStore: name.optional(),
+    /** Disaster recovery: the chat store's asynchronous replica in the backup site. */
     backupStore: name.optional(),
+    /** The second site: its front ends stay idle until `perch pool failover`. */
+    backupSite: name.optional(),
+    /** The compliance database on the backup store's server (a replica until a failover). */
+    backupComplianceStore: name.optional(),
+    /** The backup site's copy of the file store: what its front ends use. */
+    backupFileStore: absolutePath.optional(),
     /** Folder of uploaded files shared by the pool's front ends. */
     fileStore: absolutePath.optional(),
     tls: tlsSchema.optional(),

@@ -197,7 +197,12 @@ export function checkTopologyRules(value: unknown): (TopologyProblem & { key?: s
     if (d === undefined) return;
     const pool = poolByName.get(d);
     if (!pool) problem('references', ['sites', i, 'defaultPool'], `unknown pool "${d}"`);
-    else if (str(pool.site) !== undefined && str(pool.site) !== str(s.name)) {
+    else if (
+      str(pool.site) !== undefined &&
+      str(pool.site) !== str(s.name) &&
+      // A stretched pool serves its backup site too.
+      str(pool.backupSite) !== str(s.name)
+    ) {
       problem(
         'references',
         ['sites', i, 'defaultPool'],
@@ -234,6 +239,7 @@ export function checkTopologyRules(value: unknown): (TopologyProblem & { key?: s
     const chat = storeRef('chatStore', 'chat');
     const compliance = storeRef('complianceStore', 'compliance');
     const backup = storeRef('backupStore', 'backup');
+    storeRef('backupComplianceStore', 'compliance');
     const chatName = str(p.chatStore);
     if (chat && chatName !== undefined) {
       const first = chatStoreUsers.get(chatName);
@@ -265,6 +271,7 @@ export function checkTopologyRules(value: unknown): (TopologyProblem & { key?: s
         ['chatStore', chat],
         ['complianceStore', compliance],
         ['backupStore', backup],
+        ['backupComplianceStore', storeByName.get(str(p.backupComplianceStore))],
       ] as const) {
         const url = str(store?.url);
         // A store URL that does not parse is reported by the schema already.
@@ -284,6 +291,13 @@ export function checkTopologyRules(value: unknown): (TopologyProblem & { key?: s
         );
       }
     }
+    checkBackupSite(
+      p,
+      { chat, compliance, backup, site, frontEnds, backupStores: storeByName },
+      at,
+      problem,
+      siteNames,
+    );
     frontEnds.forEach((f, j) => {
       const fsite = str(f.site);
       if (fsite !== undefined && !siteNames.has(fsite)) {
@@ -327,6 +341,142 @@ export function checkTopologyRules(value: unknown): (TopologyProblem & { key?: s
     }
   });
   return out;
+}
+
+/** The database a PostgreSQL store URL names, and its hosts as `host:port`. */
+function pgParts(url: string | undefined): { database: string; hosts: string[] } | undefined {
+  if (url === undefined || !isPostgres(url) || storeIdentity(url) === undefined) return undefined;
+  const hosts = pgHosts(url);
+  const u = new URL(pgUrlFor(url, hosts[0]!));
+  return {
+    database: decodeURIComponent(u.pathname.slice(1)),
+    hosts: hosts.map((h) => `${h.host.toLowerCase()}:${h.port}`),
+  };
+}
+
+/**
+ * A pool with a backup site (disaster recovery, docs/operations/disaster-recovery.md): the backup
+ * store is the chat store's PostgreSQL replica, so it names the same database on other servers;
+ * the compliance database rides on the same replication; the backup site has front ends and its
+ * own copy of the file store.
+ */
+function checkBackupSite(
+  p: Loose,
+  stores: {
+    chat?: Loose;
+    compliance?: Loose;
+    backup?: Loose;
+    site?: string;
+    frontEnds: Loose[];
+    backupStores?: Map<string | undefined, Loose>;
+  },
+  at: (...rest: ProblemPath) => ProblemPath,
+  problem: (check: string, path: ProblemPath, message: string) => void,
+  siteNames: Set<string>,
+): void {
+  const check = 'disaster recovery';
+  const backupSite = str(p.backupSite);
+  for (const field of ['backupSite', 'backupComplianceStore', 'backupFileStore']) {
+    if (p[field] !== undefined && p.backupStore === undefined) {
+      problem(
+        check,
+        at(field),
+        `${field} needs backupStore: the chat store's replica in the backup site`,
+      );
+    }
+  }
+  if (p.backupComplianceStore !== undefined && p.complianceStore === undefined) {
+    problem(
+      check,
+      at('backupComplianceStore'),
+      'backupComplianceStore needs complianceStore: the database it is a replica of',
+    );
+  }
+  if (backupSite === undefined) return;
+  if (p.edition === 'standard') {
+    problem(
+      check,
+      at('backupSite'),
+      'a standard pool has no backup site: back it up with perch backup',
+    );
+    return;
+  }
+  if (!siteNames.has(backupSite))
+    problem('references', at('backupSite'), `unknown site "${backupSite}"`);
+  else if (backupSite === stores.site) {
+    problem(
+      check,
+      at('backupSite'),
+      `the backup site must be another site than the pool's own ("${backupSite}")`,
+    );
+  }
+  if (p.backupFileStore === undefined) {
+    problem(
+      check,
+      at(),
+      "a pool with a backup site needs backupFileStore: the backup site's copy of the file store",
+    );
+  }
+  if (!stores.frontEnds.some((f) => str(f.site) === backupSite)) {
+    problem(
+      check,
+      at('frontEnds'),
+      `no front end stands in the backup site "${backupSite}": give one or more front ends site: ${backupSite} (idle until a failover)`,
+    );
+  }
+  if (p.complianceStore !== undefined && p.backupComplianceStore === undefined) {
+    problem(
+      check,
+      at(),
+      "a pool with a compliance store and a backup site needs backupComplianceStore: the compliance database on the backup store's server",
+    );
+  }
+  // Streaming replication copies a whole PostgreSQL cluster: a replica holds the same databases.
+  const replica = (field: string, of: Loose | undefined, copy: Loose | undefined, what: string) => {
+    const a = pgParts(str(of?.url));
+    const b = pgParts(str(copy?.url));
+    if (!a || !b) return;
+    if (a.database !== b.database) {
+      problem(
+        check,
+        at(field),
+        `"${str(p[field])}" must name the database of the ${what} ("${a.database}", not "${b.database}"): it is that database's replica`,
+      );
+    }
+    const shared = b.hosts.filter((h) => a.hosts.includes(h));
+    if (shared.length > 0) {
+      problem(
+        check,
+        at(field),
+        `"${str(p[field])}" shares ${shared.join(', ')} with the ${what}: the replica runs on its own server in the backup site`,
+      );
+    }
+  };
+  replica('backupStore', stores.chat, stores.backup, 'chat store');
+  const backupCompliance = str(p.backupComplianceStore);
+  if (backupCompliance === undefined) return;
+  const copy = stores.backupStores?.get(backupCompliance);
+  replica('backupComplianceStore', stores.compliance, copy, 'compliance store');
+  const same = (x: Loose | undefined, y: Loose | undefined) =>
+    JSON.stringify(pgParts(str(x?.url))?.hosts) === JSON.stringify(pgParts(str(y?.url))?.hosts);
+  if (
+    pgParts(str(stores.compliance?.url)) &&
+    pgParts(str(stores.chat?.url)) &&
+    !same(stores.compliance, stores.chat)
+  ) {
+    problem(
+      check,
+      at('complianceStore'),
+      "with a backup site the compliance store is a database of the chat store's server (the same hosts): one replication carries both to the backup site",
+    );
+  }
+  if (pgParts(str(copy?.url)) && pgParts(str(stores.backup?.url)) && !same(copy, stores.backup)) {
+    problem(
+      check,
+      at('backupComplianceStore'),
+      "the backup compliance store is a database of the backup store's server (the same hosts)",
+    );
+  }
 }
 
 /** A zod issue as a problem: its path, and for unknown keys the key itself. */

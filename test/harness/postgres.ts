@@ -403,3 +403,107 @@ export async function startStandby(
     throw err;
   }
 }
+
+/** Where a cluster listens and keeps its data: a primary, a standby, or one rebuilt. */
+export interface ClusterHandle {
+  readonly host: string;
+  readonly port: number;
+  readonly dir: string;
+}
+
+/**
+ * Kills every process of a cluster with SIGKILL (the postmaster and all its children), as the
+ * loss of its machine would, and waits until they are gone. Its folder stays.
+ */
+export async function killCluster(cluster: ClusterHandle): Promise<void> {
+  const pidFile = path.join(cluster.dir, 'data', 'postmaster.pid');
+  const postmaster = Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0]);
+  const children = fs
+    .readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((name) => {
+      try {
+        // Field 4 of /proc/PID/stat is the parent; the name field before it may hold spaces.
+        const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+  for (const pid of [postmaster, ...children]) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+  }
+  for (let i = 0; [postmaster, ...children].some(isAlive); i++) {
+    if (i > 300) throw new Error(`cluster processes of ${cluster.dir} did not die`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Stops a cluster cleanly (pg_ctl stop -m fast: a primary first sends its standbys all its WAL). */
+export async function stopCluster(cluster: ClusterHandle): Promise<void> {
+  const [file, args] = asOwner(findPostgresBin(), 'pg_ctl', [
+    '-D',
+    path.join(cluster.dir, 'data'),
+    '-m',
+    'fast',
+    '-w',
+    'stop',
+  ]);
+  await run(file, args);
+}
+
+/**
+ * Rebuilds `target` as a streaming standby of `source`, the way an operator rebuilds a lost
+ * site's database server: its data folder is emptied, filled with `pg_basebackup -R -X stream`
+ * from the source, and the server started again on its own host and port. Asynchronous unless the
+ * source then names it in synchronous_standby_names.
+ */
+export async function rebuildStandby(
+  target: ClusterHandle,
+  source: ClusterHandle,
+  opts: { maxConnections?: number } = {},
+): Promise<void> {
+  const bin = findPostgresBin();
+  const data = path.join(target.dir, 'data');
+  fs.rmSync(data, { recursive: true, force: true });
+  const [backup, backupArgs] = asOwner(bin, 'pg_basebackup', [
+    '-h',
+    source.host,
+    '-p',
+    String(source.port),
+    '-U',
+    'postgres',
+    '-D',
+    data,
+    '-R',
+    '-X',
+    'stream',
+    '--no-sync',
+  ]);
+  await run(backup, backupArgs);
+  // A hot standby needs max_connections at least the primary's (the harness's default 200).
+  const options = [
+    `-p ${target.port}`,
+    `-k ${target.dir}`,
+    `-c listen_addresses=${target.host}`,
+    `-c max_connections=${opts.maxConnections ?? 200}`,
+  ];
+  const [pgCtl, ctlArgs] = asOwner(bin, 'pg_ctl', [
+    '-D',
+    data,
+    '-l',
+    path.join(target.dir, 'postgres.log'),
+    '-o',
+    options.join(' '),
+    '-w',
+    '-t',
+    '60',
+    'start',
+  ]);
+  await run(pgCtl, ctlArgs);
+}

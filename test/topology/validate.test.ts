@@ -202,11 +202,124 @@ describe('topology validation: every problem with its place in the file', () => 
   }
 
   test('the examples are valid', () => {
-    for (const f of ['topology-standard.yaml', 'topology-enterprise.yaml']) {
+    for (const f of [
+      'topology-standard.yaml',
+      'topology-enterprise.yaml',
+      'topology-disaster-recovery.yaml',
+    ]) {
       const text = fs.readFileSync(path.join(repoRoot, 'examples', f), 'utf8');
       assert.deepEqual(checkTopologyText(f, text).problems, [], f);
     }
   });
+});
+
+/** Disaster recovery across sites: the example stretched pool, broken in one way per case. */
+const drBase = fs.readFileSync(
+  path.join(repoRoot, 'examples', 'topology-disaster-recovery.yaml'),
+  'utf8',
+);
+const drCases: { name: string; text: string; problems: string[] }[] = [
+  {
+    name: "a backup site that is the pool's own site",
+    text: edit(drBase, '    backupSite: milan', '    backupSite: rome'),
+    problems: [
+      '15:18 sites[1].defaultPool: pool "chat1" is in site "rome", not in this site',
+      '40:17 pools[0].backupSite: the backup site must be another site than the pool\'s own ("rome")',
+      '45:7 pools[0].frontEnds: no front end stands in the backup site "rome": give one or more front ends site: rome (idle until a failover)',
+    ],
+  },
+  {
+    name: 'an unknown backup site',
+    text: edit(drBase, '    backupSite: milan', '    backupSite: turin'),
+    problems: [
+      '15:18 sites[1].defaultPool: pool "chat1" is in site "rome", not in this site',
+      '40:17 pools[0].backupSite: unknown site "turin"',
+      '45:7 pools[0].frontEnds: no front end stands in the backup site "turin": give one or more front ends site: turin (idle until a failover)',
+    ],
+  },
+  {
+    name: 'a backup store that is not a replica of the chat store',
+    text: edit(
+      drBase,
+      'url: postgres://perch@db1.milan.example.org:5432/perch_chat1\n',
+      'url: postgres://perch@db2.rome.example.org:5432,db1.milan.example.org:5432/perch_backup\n',
+    ),
+    problems: [
+      '39:18 pools[0].backupStore: "chat1-backup" must name the database of the chat store ("perch_chat1", not "perch_backup"): it is that database\'s replica',
+      '39:18 pools[0].backupStore: "chat1-backup" shares db2.rome.example.org:5432 with the chat store: the replica runs on its own server in the backup site',
+      "41:28 pools[0].backupComplianceStore: the backup compliance store is a database of the backup store's server (the same hosts)",
+    ],
+  },
+  {
+    name: 'a backup site without front ends, file store or compliance store',
+    text: edit(
+      edit(
+        edit(drBase, '    backupComplianceStore: chat1-backup-compliance\n', ''),
+        '    backupFileStore: /srv/perch/files-milan\n',
+        '',
+      ),
+      '        site: milan\n      - name: fe4',
+      '      - name: fe4',
+    ).replace('        port: 8080\n        site: milan\n', '        port: 8080\n'),
+    problems: [
+      "34:5 pools[0]: a pool with a backup site needs backupFileStore: the backup site's copy of the file store",
+      "34:5 pools[0]: a pool with a compliance store and a backup site needs backupComplianceStore: the compliance database on the backup store's server",
+      '43:7 pools[0].frontEnds: no front end stands in the backup site "milan": give one or more front ends site: milan (idle until a failover)',
+    ],
+  },
+  {
+    name: 'backup fields without a backup store',
+    text: edit(drBase, '    backupStore: chat1-backup\n', ''),
+    problems: [
+      "39:17 pools[0].backupSite: backupSite needs backupStore: the chat store's replica in the backup site",
+      "40:28 pools[0].backupComplianceStore: backupComplianceStore needs backupStore: the chat store's replica in the backup site",
+      "42:22 pools[0].backupFileStore: backupFileStore needs backupStore: the chat store's replica in the backup site",
+    ],
+  },
+  {
+    name: 'compliance databases on servers of their own',
+    text: edit(
+      edit(
+        drBase,
+        'db1.rome.example.org:5432,db2.rome.example.org:5432/perch_chat1_compliance',
+        'audit.rome.example.org:5432/perch_chat1_compliance',
+      ),
+      'db1.milan.example.org:5432/perch_chat1_compliance',
+      'audit.milan.example.org:5432/perch_chat1_compliance',
+    ),
+    problems: [
+      "38:22 pools[0].complianceStore: with a backup site the compliance store is a database of the chat store's server (the same hosts): one replication carries both to the backup site",
+      "41:28 pools[0].backupComplianceStore: the backup compliance store is a database of the backup store's server (the same hosts)",
+    ],
+  },
+  {
+    name: 'a backup compliance store that is the backup store',
+    text: edit(
+      drBase,
+      '    backupComplianceStore: chat1-backup-compliance',
+      '    backupComplianceStore: chat1-backup',
+    ),
+    problems: [
+      '41:28 pools[0].backupComplianceStore: store "chat1-backup" is a backup store, not a compliance store',
+      '41:28 pools[0].backupComplianceStore: "chat1-backup" must name the database of the compliance store ("perch_chat1_compliance", not "perch_chat1"): it is that database\'s replica',
+    ],
+  },
+];
+
+describe('topology validation: a pool with a backup site', () => {
+  test('the example is valid', () => {
+    assert.deepEqual(checkTopologyText('t.yaml', drBase).problems, []);
+  });
+  for (const c of drCases) {
+    test(c.name, () => {
+      const r = checkTopologyText('t.yaml', c.text);
+      assert.equal(r.topology, undefined);
+      assert.deepEqual(
+        r.problems.map((p) => formatProblem('t.yaml', p).replace(/^t\.yaml:/, '')),
+        c.problems,
+      );
+    });
+  }
 });
 
 describe('perch topology validate', () => {

@@ -10,6 +10,7 @@ import * as m007 from './007-pool-events.js';
 import * as m008 from './008-fts-rooms.js';
 import * as m009 from './009-server-secrets.js';
 import * as m010 from './010-directory-links.js';
+import * as m011 from './011-pool-state.js';
 
 export interface Migration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -27,4 +28,5 @@ export const migrations: Record<string, Migration> = {
   '008': m008,
   '009': m009,
   '010': m010,
+  '011': m011,
 };

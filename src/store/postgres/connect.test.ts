@@ -33,3 +33,15 @@ test('WAL positions order by their 64-bit value', () => {
   assert.equal(compareLsn('0/FFFFFFFF', '1/0'), -1);
   assert.equal(compareLsn('16/B374D848', '9/FFFFFFFF'), 1);
 });
+
+test('a store and its replica as one URL: every host once, in order', async () => {
+  const { pgUrlWithHosts } = await import('../store-url.js');
+  assert.equal(
+    pgUrlWithHosts('postgres://perch@db1:5432,db2:5432/perch?x=1', 'postgres://perch@db3/perch'),
+    'postgres://perch@db1:5432,db2:5432,db3:5432/perch?x=1',
+  );
+  assert.equal(
+    pgUrlWithHosts('postgres://db1:5432/perch', 'postgres://DB1:5432,[::1]:6000/perch'),
+    'postgres://db1:5432,[::1]:6000/perch',
+  );
+});

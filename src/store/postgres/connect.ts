@@ -20,6 +20,18 @@ export async function inRecovery(client: pg.Client): Promise<boolean> {
   return r.rows[0]!.standby;
 }
 
+/**
+ * Whether a connected session cannot write: a standby, or a server told to refuse writes with
+ * `default_transaction_read_only` (a former primary fenced by `perch pool failback`). libpq's
+ * `target_session_attrs=read-write` asks the same question.
+ */
+export async function readOnly(client: pg.Client): Promise<boolean> {
+  const r = await client.query<{ ro: boolean }>(
+    `SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on' AS ro`,
+  );
+  return r.rows[0]!.ro;
+}
+
 /** A connection to one host of a store URL, with the probe timeout; call connect() on it. */
 function hostClient(connectionString: string, target: PgHost, name: string): pg.Client {
   const client = new pg.Client({
@@ -52,11 +64,13 @@ export async function findPrimary(connectionString: string): Promise<PgHost> {
     const probe = hostClient(connectionString, target, 'perch-probe');
     try {
       await probe.connect();
-      if (!(await inRecovery(probe))) {
+      if (!(await readOnly(probe))) {
         lastPrimary.set(connectionString, describeHost(target));
         return target;
       }
-      passed.push(`${describeHost(target)} is a standby`);
+      passed.push(
+        `${describeHost(target)} is ${(await inRecovery(probe)) ? 'a standby' : 'read-only'}`,
+      );
     } catch (err) {
       passed.push(`${describeHost(target)}: ${(err as Error).message}`);
     } finally {
@@ -122,7 +136,7 @@ export function pgClientClass(connectionString: string): typeof pg.Client {
       self.connectionParameters.host = target.host;
       self.connectionParameters.port = target.port;
       await super.connect();
-      if (await inRecovery(this as unknown as pg.Client)) {
+      if (await readOnly(this as unknown as pg.Client)) {
         await this.end().catch(() => {});
         lastPrimary.delete(connectionString);
         throw new Error(`${describeHost(target)} became a standby while connecting`);
@@ -179,7 +193,8 @@ export function pgClient(connectionString: string, config: pg.ClientConfig = {})
 /** What one host of a store is doing, as `perch pool promote` sees it. */
 export interface HostState {
   host: string;
-  role: 'primary' | 'standby' | 'unreachable';
+  /** read-only: a former primary fenced with default_transaction_read_only (no longer written). */
+  role: 'primary' | 'standby' | 'read-only' | 'unreachable';
   /** WAL position: written (primary) or replayed (standby). */
   lsn?: string;
   error?: string;
@@ -193,13 +208,15 @@ export async function hostStates(connectionString: string): Promise<HostState[]>
       const client = hostClient(connectionString, target, 'perch-promote');
       try {
         await client.connect();
-        const r = await client.query<{ standby: boolean; lsn: string | null }>(
+        const r = await client.query<{ standby: boolean; ro: boolean; lsn: string | null }>(
           `SELECT pg_is_in_recovery() AS standby,
+                  current_setting('transaction_read_only') = 'on' AS ro,
                   CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text
                        ELSE pg_current_wal_lsn()::text END AS lsn`,
         );
         const row = r.rows[0]!;
-        return { host, role: row.standby ? 'standby' : 'primary', lsn: row.lsn ?? undefined };
+        const role = row.standby ? 'standby' : row.ro ? 'read-only' : 'primary';
+        return { host, role, lsn: row.lsn ?? undefined };
       } catch (err) {
         return { host, role: 'unreachable', error: (err as Error).message };
       } finally {
