@@ -9,6 +9,7 @@ import { PoolLink } from './cluster/pool-link.js';
 import { ChatRetentionJob } from './compliance/chat-retention.js';
 import { ComplianceThread } from './compliance/compliance-thread.js';
 import type { Config } from './config/config.js';
+import { storagePaths } from './config/paths.js';
 import { bootstrap } from './domain/directory/commands.js';
 import { createDomain } from './domain/index.js';
 import type { Domain } from './domain/types.js';
@@ -22,7 +23,7 @@ import type { Logger } from './logger.js';
 import { RealtimeServer } from './realtime/server.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
-import { parseStoreUrl, redact, type StoreLocation } from './store/store-url.js';
+import { redact } from './store/store-url.js';
 import { version } from './version.js';
 import { XmppGateway } from './xmpp/listener.js';
 
@@ -76,15 +77,13 @@ export async function createAppContext(
   opts: { announce?: (line: string) => void; webRoot?: string } = {},
 ): Promise<AppContext> {
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const location =
-    config.storeUrl === undefined
-      ? { dialect: 'sqlite' as const, file: path.join(config.dataDir, 'perch.db') }
-      : parseStoreUrl(config.storeUrl);
+  const paths = storagePaths(config);
+  const location = paths.chat;
   // A front end of a pool: posts are announced to the other front ends (src/cluster). A lone
   // server (Standard Edition) pays nothing for it.
   const pooled =
     config.pool !== undefined && config.frontEnd !== undefined && location.dialect === 'postgres';
-  const fileStoreDir = path.resolve(config.fileStoreDir ?? path.join(config.dataDir, 'files'));
+  const fileStoreDir = paths.fileStoreDir;
   const store = openStore(location, {
     sqliteSynchronous: config.sqliteSynchronous,
     notifySequences: pooled,
@@ -136,15 +135,9 @@ export async function createAppContext(
   // Moves the outbox into the compliance store (compliance.db, or PERCH_COMPLIANCE_STORE_URL) and
   // runs the adapters in a worker thread with its own connections, so that its synchronous SQLite
   // work never stalls chat. In a pool each front end competes for the lease under its own name.
-  const complianceLocation: StoreLocation =
-    config.complianceStoreUrl === undefined
-      ? { dialect: 'sqlite', file: path.join(config.dataDir, 'compliance.db') }
-      : parseStoreUrl(config.complianceStoreUrl);
-  // A pool sharing a PostgreSQL compliance store keeps its compliance output in the shared file
-  // store by default: the lease holder's adapter output and every front end's eDiscovery exports
-  // are in one folder that any front end can read and carry on. (Front ends with compliance
-  // stores of their own would overwrite each other's files there: they keep theirs apart.)
-  const sharedCompliance = pooled && complianceLocation.dialect === 'postgres';
+  // (storagePaths: a pool sharing a PostgreSQL compliance store writes its compliance output
+  // into the shared file store.)
+  const complianceLocation = paths.compliance;
   const compliance = new ComplianceThread({
     chat: store,
     chatLocation: location,
@@ -153,9 +146,7 @@ export async function createAppContext(
     holder: config.frontEnd ?? 'standard',
     leaseTtlMs: config.complianceLeaseMs,
     log: log.child({ subsystem: 'compliance' }),
-    outputRoot:
-      config.complianceOutputDir ??
-      path.join(sharedCompliance ? fileStoreDir : config.dataDir, 'compliance'),
+    outputRoot: paths.complianceOutputDir,
     adapterDir: config.complianceAdapterDir ?? path.join(config.dataDir, 'compliance-adapters'),
     pollMs: config.compliancePollMs,
     runIntervalSeconds: config.complianceRunIntervalSeconds,

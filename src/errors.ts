@@ -507,3 +507,45 @@ export class PoolFailbackNotReadyError extends PerchError {
     super('failback_not_ready', 409, message);
   }
 }
+
+/** `perch backup restore --from DIR`: DIR or its manifest.json is not there. */
+export class BackupNotFoundError extends PerchError {
+  constructor(dir: string, detail: string) {
+    super('backup_not_found', 404, `no backup at ${dir}: ${detail}`, { dir });
+  }
+}
+
+/** A backup's manifest.json is not one, or was changed after the backup was written. */
+export class BackupManifestError extends PerchError {
+  constructor(detail: string) {
+    super('backup_manifest_invalid', 400, `the backup manifest is not valid: ${detail}`);
+  }
+}
+
+/** A part of a backup does not match the size or SHA-256 its manifest records. */
+export class BackupChecksumError extends PerchError {
+  constructor(part: string, detail: string) {
+    super('backup_checksum_mismatch', 400, `${part}: ${detail}; the backup is damaged`, { part });
+  }
+}
+
+/** A backup is written only into a new or empty folder, and restored only into empty stores. */
+export class BackupTargetNotEmptyError extends PerchError {
+  constructor(target: string, detail: string) {
+    super('backup_target_not_empty', 409, `${target} is not empty (${detail})`, { target });
+  }
+}
+
+/** A backup cannot go where it was asked to (another dialect, a newer schema, no target given). */
+export class BackupIncompatibleError extends PerchError {
+  constructor(message: string) {
+    super('backup_incompatible', 409, message);
+  }
+}
+
+/** pg_dump or pg_restore is missing or failed, or a file vanished while it was being copied. */
+export class BackupFailedError extends PerchError {
+  constructor(message: string) {
+    super('backup_failed', 500, message);
+  }
+}

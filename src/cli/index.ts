@@ -4,6 +4,7 @@ import { CliError, ExitCode, UsageError } from './errors.js';
 import { stdio } from './output.js';
 import { registerAddinCommands } from './addin.js';
 import { registerAuditCommands } from './audit.js';
+import { registerBackupCommands } from './backup.js';
 import { registerCategoryCommands } from './category.js';
 import { registerComplianceCommands } from './compliance.js';
 import { registerConfigCommands } from './config.js';
@@ -39,6 +40,7 @@ export function registerAdminCommands(program: Command): void {
   registerDirectoryCommands(program);
   registerDbCommands(program);
   registerDataCommands(program);
+  registerBackupCommands(program);
   registerPoolCommands(program);
   registerTopologyCommands(program);
   registerTestCommands(program);
