@@ -139,7 +139,8 @@ Examples:
       `
 Checks manifest.json and the size and SHA-256 of every part before writing anything, then
 refuses any target that is not empty (backup_target_not_empty). A Standard Edition backup goes
-into a data dir (--data-dir, default as perch serve) that does not exist or is empty; an
+into a data dir (--data-dir, default as perch serve) without perch.db or compliance.db and
+whose files/ and compliance/ are missing or empty; an
 Enterprise backup into empty PostgreSQL databases (--store, and --compliance-store when the
 backup holds a compliance store) created with createdb, through pg_restore in one transaction,
 with the files into --files-dir. The restored stores' counts are read back and compared with the
