@@ -19,7 +19,7 @@ import {
 import { testCluster } from '../harness/postgres.js';
 import { cleanup, startServer, tempDir, type TestServer } from '../harness/server.js';
 import type { WsClient } from '../harness/ws-client.js';
-import { runPerch, type CliResult } from './helpers.js';
+import { compiledEntry, runPerch, type CliResult } from './helpers.js';
 
 let work: string;
 const servers: TestServer[] = [];
@@ -27,6 +27,10 @@ const databases: string[] = [];
 
 before(async () => {
   work = await tempDir('perch-backup-');
+  // Built now: the first runPerch builds the CLI synchronously, and a build blocking this
+  // process in the middle of the traffic would leave the clients' pings unanswered (the server
+  // then drops them).
+  if (process.env.PERCH_CLI_FROM_SOURCE !== '1') compiledEntry();
 });
 
 after(async () => {
@@ -74,30 +78,41 @@ class Traffic {
   private running = true;
   private readonly loops: Promise<void>[];
 
+  private readonly errors: unknown[] = [];
+
   constructor(clients: { ws: WsClient; roomId: number; name: string }[]) {
     this.loops = clients.map(async ({ ws, roomId, name }) => {
-      for (let i = 0; this.running; i += 1) {
-        const text = `${name} post ${i} ${randomBytes(4).toString('hex')}`;
-        const answer = await ws.request({ type: 'post', roomId, text });
-        if (answer.type === 'reply') {
-          const seq = (answer.data as { seq: number }).seq;
-          this.acks.push({ roomId, seq, text, at: Date.now() });
-        } else assert.equal(answer.code, 'rate_limited', JSON.stringify(answer));
-        await new Promise((r) => setTimeout(r, 120));
+      try {
+        await this.post(ws, roomId, name);
+      } catch (err) {
+        this.running = false;
+        this.errors.push(err);
       }
     });
   }
 
+  private async post(ws: WsClient, roomId: number, name: string): Promise<void> {
+    for (let i = 0; this.running; i += 1) {
+      const text = `${name} post ${i} ${randomBytes(4).toString('hex')}`;
+      const answer = await ws.request({ type: 'post', roomId, text });
+      if (answer.type === 'reply') {
+        const seq = (answer.data as { seq: number }).seq;
+        this.acks.push({ roomId, seq, text, at: Date.now() });
+      } else assert.equal(answer.code, 'rate_limited', JSON.stringify(answer));
+      await new Promise((r) => setTimeout(r, 120));
+    }
+  }
+
   async count(n: number): Promise<void> {
-    await until(`${n} acknowledged posts`, () => this.acks.length >= n);
+    await until(`${n} acknowledged posts`, () => this.acks.length >= n || !this.running);
   }
 
   /** Stops posting; fails with the server's log if a client failed (it waits for every one). */
   async stop(server: TestServer): Promise<void> {
     this.running = false;
-    const failed = (await Promise.allSettled(this.loops)).find((r) => r.status === 'rejected');
-    if (failed) {
-      assert.fail(`a client failed: ${String(failed.reason)}\n${server.logs().slice(-8000)}`);
+    await Promise.all(this.loops);
+    if (this.errors.length > 0) {
+      assert.fail(`a client failed: ${String(this.errors[0])}\n${server.logs().slice(-8000)}`);
     }
   }
 }
