@@ -25,6 +25,7 @@ import type {
   AppendedMessage,
   ArchiveTable,
   DirectoryLink,
+  ScramCredentials,
   AuditEntry,
   AuditQuery,
   AuditResult,
@@ -342,6 +343,52 @@ export class KyselyOps implements StoreOps {
       .where('id', '=', userId)
       .executeTakeFirst();
     return row?.password_hash ?? null;
+  }
+
+  async getScramCredentials(
+    userId: number,
+    mechanism: string,
+  ): Promise<ScramCredentials | undefined> {
+    const row = await this.db
+      .selectFrom('scram_credentials')
+      .selectAll()
+      .where('principal_id', '=', userId)
+      .where('mechanism', '=', mechanism)
+      .executeTakeFirst();
+    return (
+      row && {
+        mechanism: row.mechanism,
+        salt: Buffer.from(row.salt, 'base64'),
+        iterations: Number(row.iterations),
+        storedKey: Buffer.from(row.stored_key, 'base64'),
+        serverKey: Buffer.from(row.server_key, 'base64'),
+      }
+    );
+  }
+
+  async saveScramCredentials(userId: number, c: ScramCredentials, now: number): Promise<void> {
+    const values = {
+      principal_id: userId,
+      mechanism: c.mechanism,
+      salt: c.salt.toString('base64'),
+      iterations: c.iterations,
+      stored_key: c.storedKey.toString('base64'),
+      server_key: c.serverKey.toString('base64'),
+      updated_at: now,
+    };
+    await this.db
+      .insertInto('scram_credentials')
+      .values(values)
+      .onConflict((oc) =>
+        oc.columns(['principal_id', 'mechanism']).doUpdateSet({
+          salt: values.salt,
+          iterations: values.iterations,
+          stored_key: values.stored_key,
+          server_key: values.server_key,
+          updated_at: now,
+        }),
+      )
+      .execute();
   }
 
   async updatePrincipal(id: number, patch: PrincipalPatch, now: number): Promise<void> {

@@ -238,6 +238,17 @@ export interface DirectoryLinkTable {
   synced_at: number;
 }
 
+/** Salted SCRAM credentials of a user (migration 012); binary values in base64. */
+export interface ScramCredentialTable {
+  principal_id: number;
+  mechanism: string;
+  salt: string;
+  iterations: number;
+  stored_key: string;
+  server_key: string;
+  updated_at: number;
+}
+
 export interface Database {
   principals: PrincipalTable;
   group_members: GroupMemberTable;
@@ -265,4 +276,5 @@ export interface Database {
   topology: TopologyTable;
   server_secrets: ServerSecretTable;
   directory_links: DirectoryLinkTable;
+  scram_credentials: ScramCredentialTable;
 }

@@ -390,6 +390,15 @@ export type ArchiveTable =
   | 'messages';
 
 /** Operations available inside and outside a transaction. */
+/** Salted SCRAM credentials (RFC 5802 §3): never the password, only what verifies a proof. */
+export interface ScramCredentials {
+  mechanism: string;
+  salt: Buffer;
+  iterations: number;
+  storedKey: Buffer;
+  serverKey: Buffer;
+}
+
 export interface StoreOps {
   // directory
   createPrincipal(p: NewPrincipal, now: number): Promise<Principal>;
@@ -398,6 +407,10 @@ export interface StoreOps {
   getPrincipalsByNames(names: string[]): Promise<Principal[]>;
   getPrincipals(ids: number[]): Promise<Principal[]>;
   getPasswordHash(userId: number): Promise<string | null>;
+  /** A user's salted SCRAM credentials for a mechanism (`SCRAM-SHA-1`), if computed yet. */
+  getScramCredentials(userId: number, mechanism: string): Promise<ScramCredentials | undefined>;
+  /** Replaces a user's SCRAM credentials for the mechanism. */
+  saveScramCredentials(userId: number, credentials: ScramCredentials, now: number): Promise<void>;
   updatePrincipal(id: number, patch: PrincipalPatch, now: number): Promise<void>;
   listPrincipals(q: {
     kind?: PrincipalKind;

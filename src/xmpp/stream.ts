@@ -20,6 +20,7 @@ import {
   type SaslIdentity,
   type SaslMechanism,
 } from './sasl.js';
+import { scramSha1Mechanism } from './scram.js';
 import { StreamParser, x, escapeXml, type StreamProblem, type XmlElement } from './xml.js';
 
 export interface XmppLimits {
@@ -189,7 +190,7 @@ export class XmppStream extends HubConnection {
     }
     if (!this.secure && this.gw.secureContext)
       return f.c(x('starttls', { xmlns: NS.tls }, x('required')));
-    const mechanisms = x('mechanisms', { xmlns: NS.sasl });
+    const mechanisms = x('mechanisms', { xmlns: NS.sasl }, x('mechanism', {}, 'SCRAM-SHA-1'));
     if (this.mayPlain()) mechanisms.c(x('mechanism', {}, 'PLAIN'));
     return f.c(mechanisms);
   }
@@ -261,11 +262,13 @@ export class XmppStream extends HubConnection {
         const name = el.attrs.mechanism;
         if (name === 'PLAIN' && this.mayPlain())
           this.mechanism = plainMechanism(this.gw.d, this.gw.domainName, this.clientKey);
+        else if (name === 'SCRAM-SHA-1')
+          this.mechanism = scramSha1Mechanism(this.gw.d, this.clientKey);
         else
           return this.saslFailure(
             new SaslFailure(
               name === 'PLAIN' ? 'encryption-required' : 'invalid-mechanism',
-              name === 'PLAIN' ? 'PLAIN needs TLS' : 'offered: PLAIN',
+              name === 'PLAIN' ? 'PLAIN needs TLS' : 'offered: SCRAM-SHA-1, PLAIN',
             ),
           );
         step = await this.mechanism.step(decode64(el.text()));

@@ -172,6 +172,33 @@ describe('XMPP gateway', () => {
     assert.match(c.jid, /^alice@localhost\/test$/);
   });
 
+  test('SCRAM-SHA-1 signs in with the salted credentials stored when the password was set', async () => {
+    const c = await signInXmpp('bob', 'SCRAM-SHA-1');
+    assert.match(c.jid, /^bob@localhost\//);
+    await assert.rejects(
+      connectXmpp({ port, login: 'bob', password: 'not-bobs', mechanism: 'SCRAM-SHA-1' }),
+      (err: Error & { condition?: string }) => err.condition === 'not-authorized',
+    );
+    await assert.rejects(
+      connectXmpp({ port, login: 'nobody', password: 'whatever1', mechanism: 'SCRAM-SHA-1' }),
+      (err: Error & { condition?: string }) => err.condition === 'not-authorized',
+    );
+    // A password changed in Perch changes what SCRAM accepts.
+    await admin.ok('PATCH', '/api/v1/users/dave', { password: 'password-dave-2' });
+    await assert.rejects(
+      connectXmpp({ port, login: 'dave', password: 'password-dave', mechanism: 'SCRAM-SHA-1' }),
+      (err: Error & { condition?: string }) => err.condition === 'not-authorized',
+    );
+    const dave = await connectXmpp({
+      port,
+      login: 'dave',
+      password: 'password-dave-2',
+      mechanism: 'SCRAM-SHA-1',
+    });
+    await dave.stop();
+    await admin.ok('PATCH', '/api/v1/users/dave', { password: 'password-dave' });
+  });
+
   test('without STARTTLS the server offers nothing but STARTTLS and refuses PLAIN', async () => {
     const raw = await rawXmpp(port);
     raw.socket.write(streamHeader);

@@ -17,6 +17,7 @@ import type { Policy, Principal, PrincipalKind, StoreOps } from '../../store/sto
 import { logForPool, type ChangeEvent } from '../events.js';
 import type { Actor, Domain, PrincipalRef } from '../types.js';
 import { loginSchema, parseInput, passwordSchema } from '../validation.js';
+import { ensureScramCredentials, scramCredentials } from './scram.js';
 
 /** Stores only a hash of each session token, so a leaked database yields no usable token. */
 export function hashToken(token: string): string {
@@ -75,6 +76,13 @@ export async function signIn(d: Domain, input: unknown, clientKey: string): Prom
   }
   if (user.disabled) throw new AccountDisabledError();
   for (const k of keys) d.throttle.succeed(k);
+  // Users from before migration 012 get their SCRAM credentials at their next sign-in.
+  await ensureScramCredentials(d, user, password);
+  return openSession(d, user);
+}
+
+/** Opens a session for a user whose credentials were just verified (any sign-in method). */
+export async function openSession(d: Domain, user: Principal): Promise<SignInResult> {
   const token = crypto.randomBytes(32).toString('base64url');
   const now = d.clock();
   const expiresAt = now + d.sessionTtlMs;
@@ -185,6 +193,7 @@ export async function createUser(d: Domain, actor: Actor, input: unknown): Promi
   requireAdmin(actor);
   const v = parseInput(newUserSchema, input, 'user');
   const passwordHash = await d.hasher.hash(v.password);
+  const scram = await scramCredentials(v.password);
   return d.store.transaction(async (tx) => {
     const user = await createPrincipalChecked({ ...d, store: tx }, 'user', {
       name: v.login,
@@ -193,6 +202,7 @@ export async function createUser(d: Domain, actor: Actor, input: unknown): Promi
       passwordHash,
       isAdmin: v.isAdmin,
     });
+    await tx.saveScramCredentials(user.id, scram, user.createdAt);
     await tx.recordActivity({
       kind: 'USER_CREATED',
       actorId: actor.userId,
@@ -234,6 +244,7 @@ export async function updateUser(
   const now = d.clock();
   // Hash before the transaction: argon2 is slow and a transaction holds the store's writer.
   const passwordHash = v.password === undefined ? undefined : await d.hasher.hash(v.password);
+  const scram = v.password === undefined ? undefined : await scramCredentials(v.password);
   const events: ChangeEvent[] = [];
   if (v.disabled === true || v.password !== undefined) {
     events.push({ type: 'user.signed_out', userId: user.id, all: true });
@@ -251,6 +262,7 @@ export async function updateUser(
       },
       now,
     );
+    if (scram) await tx.saveScramCredentials(user.id, scram, now);
     if (v.disabled === true || v.password !== undefined) await tx.revokeUserSessions(user.id, now);
     await tx.recordActivity({
       kind: 'USER_CHANGED',
@@ -548,7 +560,7 @@ export async function bootstrap(d: Domain, adminPassword: string): Promise<boole
     await d.store.upsertPolicy({ name: 'global', enabled: true, description: 'default policy' });
   }
   if (await d.store.getPrincipalByName('admin')) return false;
-  await d.store.createPrincipal(
+  const admin = await d.store.createPrincipal(
     {
       kind: 'user',
       name: 'admin',
@@ -558,6 +570,7 @@ export async function bootstrap(d: Domain, adminPassword: string): Promise<boole
     },
     d.clock(),
   );
+  await d.store.saveScramCredentials(admin.id, await scramCredentials(adminPassword), d.clock());
   return true;
 }
 

@@ -11,6 +11,7 @@ import * as m008 from './008-fts-rooms.js';
 import * as m009 from './009-server-secrets.js';
 import * as m010 from './010-directory-links.js';
 import * as m011 from './011-pool-state.js';
+import * as m012 from './012-scram-credentials.js';
 
 export interface Migration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -29,4 +30,5 @@ export const migrations: Record<string, Migration> = {
   '009': m009,
   '010': m010,
   '011': m011,
+  '012': m012,
 };

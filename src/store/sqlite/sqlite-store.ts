@@ -35,6 +35,7 @@ const READS: ReadonlySet<keyof StoreOps> = new Set<keyof StoreOps>([
   'getPrincipalsByNames',
   'getPrincipals',
   'getPasswordHash',
+  'getScramCredentials',
   'listPrincipals',
   'listGroupMembers',
   'ancestry',
