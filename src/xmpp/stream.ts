@@ -172,6 +172,7 @@ export class XmppStream extends HubConnection {
     if ((attrs.to ?? '').toLowerCase() !== this.gw.domainName.toLowerCase())
       return this.streamError('host-unknown', `this server serves ${this.gw.domainName}`);
     if (this.state === 'header') this.state = 'negotiating';
+    if (this.state !== 'bound') this.timer.refresh();
     if (!this.authenticated) {
       const refused = this.gw.admission?.();
       if (refused) return this.streamError('see-other-host', refused.message);
@@ -214,6 +215,8 @@ export class XmppStream extends HubConnection {
   }
 
   private async handle(el: XmlElement): Promise<void> {
+    // Each negotiation step gets the whole timeout: a slow step is cut, a slow client is not.
+    if (this.state !== 'bound') this.timer.refresh();
     if (!this.authenticated) return this.negotiate(el);
     if (this.state !== 'bound') {
       if (el.name === 'iq' && el.child('bind', NS.bind)) return this.bind(el);

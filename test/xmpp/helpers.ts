@@ -38,6 +38,8 @@ export async function connectXmpp(opts: {
     service: `xmpp://127.0.0.1:${opts.port}`,
     domain: opts.domain ?? 'localhost',
     resource: opts.resource ?? 'test',
+    // The library's 2 s default for each negotiation step is short on a loaded shared machine.
+    timeout: 15_000,
     credentials: async (
       authenticate: (c: { username: string; password: string }, m: string) => Promise<void>,
       mechanisms: string[],
