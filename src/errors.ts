@@ -390,6 +390,23 @@ export class StoreUnreachableError extends PerchError {
   }
 }
 
+/**
+ * `perch pool promote` was asked to promote a standby of a store whose nodes Patroni manages:
+ * Patroni promotes by itself, and a promotion behind its back would fight it.
+ */
+export class StoreManagedByPatroniError extends PerchError {
+  constructor(hosts: string[]) {
+    super(
+      'store_managed_by_patroni',
+      409,
+      `Patroni manages ${hosts.join(', ')}: it fails over by itself when the primary is lost; ` +
+        'to move the primary by hand use `patronictl switchover` (a healthy primary) or ' +
+        '`patronictl failover` (none), not perch pool promote',
+      { hosts },
+    );
+  }
+}
+
 /** A store was migrated by a newer Perch: no downgrades. */
 export class StoreTooNewError extends PerchError {
   constructor(store: string, unknown: string[]) {

@@ -1,4 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import { PerchError } from '../errors.js';
 import { parseStoreUrl, pgHosts, redact } from '../store/store-url.js';
 import { localCommand } from './common.js';
 import { CliError, UsageError } from './errors.js';
@@ -44,7 +45,12 @@ Do not start the old primary again as it is: it would be a second primary. Make 
 the new one (pg_rewind, or a fresh pg_basebackup) first. The store's user needs superuser or
 EXECUTE on pg_promote(); give its password through PGPASSWORD or ~/.pgpass.
 
-Exit codes: 0 promoted or nothing to do, 1 no standby could be promoted.
+When Patroni manages the store (a Patroni agent is connected to any host that answers), it
+refuses with store_managed_by_patroni and does nothing: Patroni fails over by itself; move the
+primary by hand with \`patronictl switchover\` or \`patronictl failover\` instead.
+
+Exit codes: 0 promoted or nothing to do, 1 no standby could be promoted or Patroni manages the
+store.
 
 Example:
   perch pool promote --store postgres://perch@db1.example.org:5432,db2.example.org:5432/perch_pool1`,
@@ -58,6 +64,7 @@ Example:
       const { promoteStandby } = await import('../store/postgres/connect.js');
       if (!opts.json) stdio.err(`Asking ${pgHosts(url).length} hosts of ${redact(url)}...`);
       const result = await promoteStandby(url).catch((err: unknown) => {
+        if (err instanceof PerchError) throw err;
         throw new CliError('promote_failed', (err as Error).message);
       });
       emit(opts.json, result, () =>

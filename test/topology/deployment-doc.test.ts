@@ -12,6 +12,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
+import { documentedCommands, perchOnPath } from '../harness/doc-commands.js';
 import { freePort } from '../harness/server.js';
 import { testCluster } from '../harness/postgres.js';
 import type { Topology } from '../../src/topology/schema.js';
@@ -24,27 +25,6 @@ import {
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SECTION = '## Deploying a pool from a topology, step by step';
-
-/** The commands of the section's sh blocks, continuation lines joined, comments dropped. */
-function documentedCommands(): string[] {
-  const doc = fs.readFileSync(
-    path.join(repoRoot, 'docs', 'operations', 'enterprise-pool.md'),
-    'utf8',
-  );
-  const start = doc.indexOf(SECTION);
-  assert.ok(start >= 0, `the doc has the section "${SECTION}"`);
-  const end = doc.indexOf('\n## ', start + SECTION.length);
-  const section = doc.slice(start, end < 0 ? undefined : end);
-  const commands: string[] = [];
-  for (const m of section.matchAll(/^```sh\n([\s\S]*?)^```$/gm)) {
-    const text = m[1]!.replace(/\\\n\s*/g, ' ');
-    for (const line of text.split('\n')) {
-      const command = line.replace(/\s+#.*$/, '').trim();
-      if (command !== '' && !command.startsWith('#')) commands.push(command);
-    }
-  }
-  return commands;
-}
 
 let dir: string;
 const servers: TopologyFrontEnd[] = [];
@@ -59,7 +39,7 @@ after(async () => {
 });
 
 test('the step-by-step deployment of enterprise-pool.md runs as written', async () => {
-  const commands = documentedCommands();
+  const commands = documentedCommands('docs/operations/enterprise-pool.md', SECTION);
   assert.ok(commands.some((c) => c.startsWith('perch topology publish')));
   assert.ok(commands.some((c) => c.startsWith('perch serve --topology')));
 
@@ -102,13 +82,7 @@ test('the step-by-step deployment of enterprise-pool.md runs as written', async 
     [...replace].reduce((c, [from, to]) => c.split(from).join(to), command);
 
   // `perch` on PATH, as an installed Perch would be.
-  const bin = path.join(dir, 'bin');
-  fs.mkdirSync(bin);
-  fs.writeFileSync(
-    path.join(bin, 'perch'),
-    `#!/bin/sh\nexec "${process.execPath}" --import "${import.meta.resolve('tsx')}" "${path.join(repoRoot, 'src', 'main.ts')}" "$@"\n`,
-    { mode: 0o755 },
-  );
+  const bin = perchOnPath(dir);
   const adminPassword = 'Pw1!doc-deployment';
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {

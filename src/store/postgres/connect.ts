@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { StoreManagedByPatroniError } from '../../errors.js';
 import { pgHosts, pgUrlFor, type PgHost } from '../store-url.js';
 
 /**
@@ -197,10 +198,16 @@ export interface HostState {
   role: 'primary' | 'standby' | 'read-only' | 'unreachable';
   /** WAL position: written (primary) or replayed (standby). */
   lsn?: string;
+  /** Whether a Patroni agent is connected to this host (it manages the host's PostgreSQL). */
+  patroni?: boolean;
   error?: string;
 }
 
-/** Asks every host of a store URL whether it is primary or standby, and how far its WAL is. */
+/**
+ * Asks every host of a store URL whether it is primary or standby, how far its WAL is, and whether
+ * Patroni manages it: Patroni keeps a session open to its PostgreSQL under the application name
+ * `Patroni` (pg_stat_activity shows application names to every user).
+ */
 export async function hostStates(connectionString: string): Promise<HostState[]> {
   return Promise.all(
     pgHosts(connectionString).map(async (target): Promise<HostState> => {
@@ -208,15 +215,22 @@ export async function hostStates(connectionString: string): Promise<HostState[]>
       const client = hostClient(connectionString, target, 'perch-promote');
       try {
         await client.connect();
-        const r = await client.query<{ standby: boolean; ro: boolean; lsn: string | null }>(
+        const r = await client.query<{
+          standby: boolean;
+          ro: boolean;
+          lsn: string | null;
+          patroni: boolean;
+        }>(
           `SELECT pg_is_in_recovery() AS standby,
                   current_setting('transaction_read_only') = 'on' AS ro,
                   CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text
-                       ELSE pg_current_wal_lsn()::text END AS lsn`,
+                       ELSE pg_current_wal_lsn()::text END AS lsn,
+                  EXISTS (SELECT 1 FROM pg_stat_activity
+                           WHERE application_name LIKE 'Patroni%') AS patroni`,
         );
         const row = r.rows[0]!;
         const role = row.standby ? 'standby' : row.ro ? 'read-only' : 'primary';
-        return { host, role, lsn: row.lsn ?? undefined };
+        return { host, role, lsn: row.lsn ?? undefined, patroni: row.patroni };
       } catch (err) {
         return { host, role: 'unreachable', error: (err as Error).message };
       } finally {
@@ -244,10 +258,14 @@ export type PromoteResult =
  * Makes a standby of the store the primary when no host is primary (the primary died): the
  * standby that has replayed the most WAL is promoted with pg_promote() and waited for. When a
  * host already is primary nothing is done (idempotent). Never promotes while a primary answers:
- * that would make two.
+ * that would make two. Refuses (StoreManagedByPatroniError) when Patroni manages any host that
+ * answers: Patroni fails over by itself, and a standby promoted behind its back would hold no
+ * leader key, so Patroni would demote it again or two nodes would each think they lead.
  */
 export async function promoteStandby(connectionString: string): Promise<PromoteResult> {
   const hosts = await hostStates(connectionString);
+  const managed = hosts.filter((h) => h.patroni);
+  if (managed.length > 0) throw new StoreManagedByPatroniError(managed.map((h) => h.host));
   const primary = hosts.find((h) => h.role === 'primary');
   if (primary) return { action: 'none', primary: primary.host, hosts };
   const standbys = hosts
