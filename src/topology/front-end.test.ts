@@ -25,6 +25,22 @@ test("a pool's directory file becomes PERCH_DIRECTORY_FILE of its front ends", (
   assert.equal(settings.directoryFile, '/etc/perch/directory.yaml');
 });
 
+test("a front end's xmppPort becomes its PERCH_XMPP_PORT; without one there is no gateway", () => {
+  assert.equal(
+    frontEndFromTopology(topology, { host: 'fe1.example.org' }).settings.xmppPort,
+    undefined,
+  );
+  const pool = topology.pools[0]!;
+  const withXmpp = {
+    ...topology,
+    pools: [{ ...pool, frontEnds: [{ ...pool.frontEnds[0]!, xmppPort: 5222 }] }],
+  };
+  const { settings } = frontEndFromTopology(topologySchema.parse(withXmpp), {
+    host: 'fe1.example.org',
+  });
+  assert.equal(settings.xmppPort, '5222');
+});
+
 test('the directory file must be an absolute path', () => {
   const pool = { ...topology.pools[0]!, directory: 'directory.yaml' };
   const parsed = topologySchema.safeParse({ ...topology, pools: [pool] });

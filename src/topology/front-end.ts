@@ -61,6 +61,7 @@ export function frontEndFromTopology(
   const settings: Partial<Record<keyof Config, string>> = {
     host: frontEnd.address,
     port: String(frontEnd.port),
+    xmppPort: frontEnd.xmppPort === undefined ? undefined : String(frontEnd.xmppPort),
     storeUrl: withBackup(store(pool.chatStore), store(pool.backupStore)),
     complianceStoreUrl: withBackup(store(pool.complianceStore), store(pool.backupComplianceStore)),
     dataDir: frontEnd.dataDir,

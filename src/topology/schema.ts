@@ -54,6 +54,8 @@ const frontEndSchema = z
     /** Interface the listener binds to. */
     address: z.string().min(1).default('0.0.0.0'),
     port: z.number().int().min(1).max(65535),
+    /** Port of its XMPP client listener (docs/xmpp.md); omitted: no XMPP gateway there. */
+    xmppPort: z.number().int().min(1).max(65535).optional(),
     /** Where clients reach it; default http(s)://host:port. */
     publicUrl: z.string().url().optional(),
     /** Its own data folder (token secret; the file store when the pool names none). */

@@ -304,16 +304,21 @@ export function checkTopologyRules(value: unknown): (TopologyProblem & { key?: s
         problem('references', at('frontEnds', j, 'site'), `unknown site "${fsite}"`);
       }
       const host = str(f.host);
-      if (host === undefined || typeof f.port !== 'number') return;
-      const key = `${host.toLowerCase()}:${f.port}`;
-      const first = hostPorts.get(key);
-      if (first) {
-        problem(
-          'ports',
-          at('frontEnds', j, 'port'),
-          `port ${f.port} on host ${host} is already taken by ${pathText(first.slice(0, 4))}`,
-        );
-      } else hostPorts.set(key, at('frontEnds', j, 'port'));
+      if (host === undefined) return;
+      // The HTTP/WebSocket listener and the XMPP one: no two on one host may share a port.
+      for (const field of ['port', 'xmppPort'] as const) {
+        const port = f[field];
+        if (typeof port !== 'number') continue;
+        const key = `${host.toLowerCase()}:${port}`;
+        const first = hostPorts.get(key);
+        if (first) {
+          problem(
+            'ports',
+            at('frontEnds', j, field),
+            `port ${port} on host ${host} is already taken by ${pathText(first.slice(0, 4))}`,
+          );
+        } else hostPorts.set(key, at('frontEnds', j, field));
+      }
     });
 
     if (Array.isArray(p.activeServers)) {

@@ -63,6 +63,13 @@ const cases: { name: string; text: string; problems: string[] }[] = [
     ],
   },
   {
+    name: "an XMPP port taken by another front end's listener on the same host",
+    text: edit(base, '        port: 8444\n', '        port: 8444\n        xmppPort: 8443\n'),
+    problems: [
+      '26:19 pools[0].frontEnds[1].xmppPort: port 8443 on host fe1.example.org is already taken by pools[0].frontEnds[0]',
+    ],
+  },
+  {
     name: 'an active set of five',
     text: edit(
       edit(base, '    activeServers: [fe1, fe2]', '    activeServers: [fe1, fe2, fe3, fe4, fe5]'),

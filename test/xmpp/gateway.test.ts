@@ -352,6 +352,15 @@ describe('XMPP gateway', () => {
       page.messages.map((m) => m.text),
       range(0, 9).map((i) => `xmpp ${i}`),
     );
+    // And captured for compliance like every post: CHAT records by alice in that room.
+    await admin.ok('POST', '/api/v1/compliance/run');
+    const { records } = await admin.ok<{
+      records: { type: string; content: string; sender: { userName: string } | null }[];
+    }>('POST', '/api/v1/compliance/search', { roomId, types: ['CHAT'], text: 'xmpp' });
+    assert.deepEqual(
+      records.map((r) => [r.sender?.userName, r.content]).sort(),
+      range(0, 9).map((i) => ['alice', `xmpp ${i}`]),
+    );
   });
 
   test('occupants see each other come and go', async () => {
