@@ -105,13 +105,20 @@ test('SIGSTOP of the lease holder mid-run: the other takes over; the resumed one
 
   const resumedAt = Date.now();
   fe[victim].proc.kill('SIGCONT');
-  // The resumed worker finishes writing the stopped run's files; its commit is refused.
+  // The resumed worker finishes writing the stopped run's files; its commit is refused. Or, when
+  // the survivor has already cleared the stale run's temporary file from the shared folder, the
+  // run fails at its rename, before the commit: stopped either way (checked below: no run of its
+  // own committed, every record exported once).
   try {
     await waitFor(
-      `${victim} to find its commit refused`,
+      `${victim} to find its commit refused (or its stale run's file gone)`,
       async () =>
-        logLines(fe[victim].logs()).some((l) =>
-          (l.msg ?? '').startsWith('compliance worker: lease lost'),
+        logLines(fe[victim].logs()).some(
+          (l) =>
+            (l.msg ?? '').startsWith('compliance worker: lease lost') ||
+            (l.msg === 'compliance adapter run failed' &&
+              (l.time ?? 0) >= resumedAt &&
+              /ENOENT.*rename/.test(JSON.stringify((l as { err?: unknown }).err ?? null))),
         ),
       60_000,
     );
