@@ -359,21 +359,7 @@ export async function startStandby(
   const bin = findPostgresBin();
   const { dir, data, stop } = clusterFolder(bin, baseDir(true));
   try {
-    const [backup, backupArgs] = asOwner(bin, 'pg_basebackup', [
-      '-h',
-      primary.host,
-      '-p',
-      String(primary.port),
-      '-U',
-      'postgres',
-      '-D',
-      data,
-      '-R',
-      '-X',
-      'stream',
-      '--no-sync',
-    ]);
-    await run(backup, backupArgs);
+    await baseBackup(bin, primary, data);
     // A hot standby needs max_connections at least the primary's.
     const port = await startOnFreePort(bin, dir, primary.host, [
       `-c max_connections=${opts.maxConnections ?? 200}`,
@@ -471,21 +457,7 @@ export async function rebuildStandby(
   const bin = findPostgresBin();
   const data = path.join(target.dir, 'data');
   fs.rmSync(data, { recursive: true, force: true });
-  const [backup, backupArgs] = asOwner(bin, 'pg_basebackup', [
-    '-h',
-    source.host,
-    '-p',
-    String(source.port),
-    '-U',
-    'postgres',
-    '-D',
-    data,
-    '-R',
-    '-X',
-    'stream',
-    '--no-sync',
-  ]);
-  await run(backup, backupArgs);
+  await baseBackup(bin, source, data);
   // A hot standby needs max_connections at least the primary's (the harness's default 200).
   const options = [
     `-p ${target.port}`,
@@ -506,4 +478,27 @@ export async function rebuildStandby(
     'start',
   ]);
   await run(pgCtl, ctlArgs);
+}
+
+/** A streaming copy of `source` into `data`, set up to follow it (pg_basebackup -R -X stream). */
+async function baseBackup(
+  bin: string,
+  source: { host: string; port: number },
+  data: string,
+): Promise<void> {
+  const [cmd, args] = asOwner(bin, 'pg_basebackup', [
+    '-h',
+    source.host,
+    '-p',
+    String(source.port),
+    '-U',
+    'postgres',
+    '-D',
+    data,
+    '-R',
+    '-X',
+    'stream',
+    '--no-sync',
+  ]);
+  await run(cmd, args);
 }
