@@ -4,7 +4,7 @@ import { presentMessages } from '../domain/messages/commands.js';
 import type { MessageView } from '../domain/messages/present.js';
 import type { Domain, EventSink } from '../domain/types.js';
 import type { Logger } from '../logger.js';
-import { POOL_EVENT_CHANNEL, type UnstoredPost } from '../store/postgres/postgres-store.js';
+import { POOL_EVENT_CHANNEL, type UnstoredPost } from '../store/postgres/pg-tx-ops.js';
 import type { Message } from '../store/store.js';
 
 /** The LISTEN/NOTIFY channel announcing every logged event other than posts, by its log id. */

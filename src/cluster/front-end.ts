@@ -3,7 +3,7 @@ import { activeFrontEnds } from '../domain/pools/commands.js';
 import { FrontEndIdleError, type PerchError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { Logger } from '../logger.js';
-import { SEQUENCE_CHANNEL } from '../store/postgres/postgres-store.js';
+import { SEQUENCE_CHANNEL } from '../store/postgres/pg-tx-ops.js';
 import { EVENT_CHANNEL, EVENT_RETENTION_MS, FanOut } from './fan-out.js';
 import { PgListener } from './listener.js';
 import { openPgPool, PgPoolRegistry, POOL_CHANNEL } from './registry.js';
