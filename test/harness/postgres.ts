@@ -229,28 +229,67 @@ export interface StartPostgresOptions {
   durable?: boolean;
   /** max_connections (default 200). */
   maxConnections?: number;
+  /**
+   * A folder that keeps the cluster between runs (a benchmark's seeded data): the cluster found
+   * there is started again instead of a new one, and `stop()` shuts it down cleanly without
+   * removing it. Default: a new cluster, removed at stop.
+   */
+  keepDir?: string;
+}
+
+/**
+ * The kept cluster folder `dir` (created when missing), with a `stop` that shuts down its server
+ * and leaves the folder (also when this process exits).
+ */
+function keptFolder(bin: string, dir: string): { dir: string; data: string; stop: () => void } {
+  fs.mkdirSync(dir, { recursive: true });
+  if (asRoot) execFileSync('chown', ['postgres:', dir]);
+  const data = path.join(dir, 'data');
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    process.removeListener('exit', stop);
+    if (!fs.existsSync(path.join(data, 'postmaster.pid'))) return;
+    const [file, args] = asOwner(bin, 'pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+    try {
+      execFileSync(file, args, { stdio: 'ignore', timeout: 120_000 });
+    } catch {
+      // Already stopped.
+    }
+  };
+  process.on('exit', stop);
+  return { dir, data, stop };
+}
+
+async function initCluster(bin: string, data: string): Promise<void> {
+  const [initdb, initArgs] = asOwner(bin, 'initdb', [
+    '-D',
+    data,
+    '-A',
+    'trust',
+    '-U',
+    'postgres',
+    '-E',
+    'UTF8',
+    // C collation and ctype: byte-order sorting and ASCII-only lower(), as in SQLite.
+    '--locale=C',
+    '--no-sync',
+  ]);
+  await run(initdb, initArgs);
 }
 
 /** Starts a new cluster with a migrated template database. Call `stop()` when done. */
 export async function startPostgres(opts: StartPostgresOptions = {}): Promise<PostgresCluster> {
   const bin = findPostgresBin();
   removeOrphans(bin);
-  const { dir, data, stop } = clusterFolder(bin, opts.baseDir ?? baseDir(opts.durable));
+  const { dir, data, stop } =
+    opts.keepDir !== undefined
+      ? keptFolder(bin, opts.keepDir)
+      : clusterFolder(bin, opts.baseDir ?? baseDir(opts.durable));
+  const fresh = !fs.existsSync(path.join(data, 'PG_VERSION'));
   try {
-    const [initdb, initArgs] = asOwner(bin, 'initdb', [
-      '-D',
-      data,
-      '-A',
-      'trust',
-      '-U',
-      'postgres',
-      '-E',
-      'UTF8',
-      // C collation and ctype: byte-order sorting and ASCII-only lower(), as in SQLite.
-      '--locale=C',
-      '--no-sync',
-    ]);
-    await run(initdb, initArgs);
+    if (fresh) await initCluster(bin, data);
     const host = '127.0.0.1';
     const port = await startOnFreePort(bin, dir, host, [
       ...(opts.durable
@@ -268,12 +307,14 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
         await client.end();
       }
     };
-    await admin((c) => c.query(`CREATE DATABASE ${TEMPLATE}`));
-    const template = PostgresStore.open({ connectionString: url(TEMPLATE), poolSize: 1 });
-    try {
-      await template.migrate();
-    } finally {
-      await template.close();
+    if (fresh) {
+      await admin((c) => c.query(`CREATE DATABASE ${TEMPLATE}`));
+      const template = PostgresStore.open({ connectionString: url(TEMPLATE), poolSize: 1 });
+      try {
+        await template.migrate();
+      } finally {
+        await template.close();
+      }
     }
     let counter = 0;
     // FILE_COPY copies the template's files after a checkpoint, which costs nothing with fsync
