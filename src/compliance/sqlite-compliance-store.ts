@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
+import { withStatementCache } from '../store/sqlite/sqlite-store.js';
 import { KyselyComplianceStore } from './kysely-compliance-store.js';
 import type { ComplianceDatabase } from './schema.js';
 
@@ -17,7 +18,8 @@ export interface SqliteComplianceStoreOptions {
 
 /**
  * The Standard Edition compliance store: `compliance.db`, a second SQLite file in WAL mode,
- * owner-only, next to the chat store. Opening it creates the file when missing.
+ * owner-only, next to the chat store. Opening it creates the file when missing. Statements are
+ * prepared once and kept (the worker drains the outbox every second under load).
  */
 export function openSqliteComplianceStore(
   opts: SqliteComplianceStoreOptions,
@@ -34,7 +36,9 @@ export function openSqliteComplianceStore(
     throw err;
   }
   return new KyselyComplianceStore(
-    new Kysely<ComplianceDatabase>({ dialect: new SqliteDialect({ database: raw }) }),
+    new Kysely<ComplianceDatabase>({
+      dialect: new SqliteDialect({ database: withStatementCache(raw, () => true) }),
+    }),
     'sqlite',
   );
 }

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import type { KyselyOps } from '../kysely-store.js';
 import type { Store } from '../store.js';
+import { buildNewMessage } from '../../../test/harness/store-factories.js';
 import { SqliteStore, WriteOutsideGroupCommitError, withStatementCache } from './sqlite-store.js';
 
 async function openStore(): Promise<{ store: SqliteStore; dir: string }> {
@@ -162,5 +163,59 @@ test('the connection refuses a writing statement outside a batch before running 
     assert.deepEqual(db.prepare('SELECT count(*) AS n FROM t').get(), { n: 1 });
   } finally {
     raw.close();
+  }
+});
+
+test('the clientId lookup runs directly when the connection is free, and never sees a batch in progress', async () => {
+  const { store, dir } = await openStore();
+  try {
+    const now = 1_700_000_000_000;
+    const user = await store.createPrincipal(
+      { kind: 'user', name: 'alice', displayName: 'A' },
+      now,
+    );
+    const category = await store.createCategory(
+      { name: 'General', description: '', fileUpload: false, invitations: false, history: true },
+      now,
+    );
+    const room = await store.createRoom(
+      {
+        categoryId: category.id,
+        name: 'room',
+        description: '',
+        privacy: 'open',
+        type: 'normal',
+        invitations: 'inherit',
+        addinId: null,
+        createdBy: user.id,
+      },
+      now,
+    );
+    const post = (clientId: string) =>
+      buildNewMessage(room.id, user.id, `post ${clientId}`, { clientId });
+    // A lookup begun while a batch holds the connection, after the batch wrote the key: it must
+    // not read the uncommitted row (the batch fails and rolls back), whatever path it takes.
+    let during: Promise<unknown> | undefined;
+    await assert.rejects(
+      store.transaction(async (tx) => {
+        await tx.appendMessage(post('doomed'));
+        during = store.getPostKey(user.id, 'doomed');
+        throw new Error('roll back');
+      }),
+      /roll back/,
+    );
+    assert.equal(await during, undefined);
+    // Outside a batch the lookup answers from the committed rows.
+    const kept = await store.transaction((tx) => tx.appendMessage(post('kept')));
+    assert.deepEqual(await store.getPostKey(user.id, 'kept'), {
+      roomId: room.id,
+      seq: kept.seq,
+      messageId: kept.id,
+      createdAt: now,
+    });
+    assert.equal(await store.getPostKey(user.id, 'doomed'), undefined);
+  } finally {
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -6,7 +6,7 @@ import { KyselyOps } from '../kysely-store.js';
 import { PostStatements, SqliteTxOps } from './sqlite-tx-ops.js';
 import { runMigrations } from '../migrate.js';
 import type { Database } from '../schema.js';
-import type { Store, StoreOps } from '../store.js';
+import type { PostKey, Store, StoreOps } from '../store.js';
 
 export interface SqliteStoreOptions {
   /** Path of the database file, or ':memory:'. */
@@ -179,6 +179,35 @@ export class SqliteStore extends KyselyOps implements Store {
   private statements: PostStatements | undefined;
   private writing = false;
 
+  private get prepared(): PostStatements {
+    return (this.statements ??= new PostStatements(this.raw));
+  }
+
+  /**
+   * The clientId replay lookup, read before every post that carries a clientId: a prepared
+   * statement run directly when no batch or migration holds the connection (the query builder
+   * otherwise builds and compiles it for every post). While one does, it waits its turn through
+   * the query builder like every other read, so it never sees a batch's uncommitted rows.
+   */
+  override getPostKey(authorId: number, clientId: string): Promise<PostKey | undefined> {
+    if (this.writers.count > 0 || this.raw.inTransaction) {
+      return this.readOutside('getPostKey', [authorId, clientId]) as Promise<PostKey | undefined>;
+    }
+    try {
+      const r = this.prepared.getPostKey.get(authorId, clientId);
+      return Promise.resolve(
+        r && {
+          roomId: r.room_id,
+          seq: r.seq,
+          messageId: r.message_id,
+          createdAt: r.created_at,
+        },
+      );
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
   transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
@@ -212,16 +241,17 @@ export class SqliteStore extends KyselyOps implements Store {
         this.writers.count++;
         await sql`BEGIN IMMEDIATE`.execute(conn);
         try {
-          const ops = new SqliteTxOps(conn, (this.statements ??= new PostStatements(this.raw)));
+          const s = this.prepared;
+          const ops = new SqliteTxOps(conn, s);
           for (const item of batch) {
-            await sql`SAVEPOINT perch_tx`.execute(conn);
+            s.savepoint.run();
             try {
               const value = await item.fn(ops);
-              await sql`RELEASE perch_tx`.execute(conn);
+              s.release.run();
               outcomes.push({ ok: true, value });
             } catch (err) {
-              await sql`ROLLBACK TO perch_tx`.execute(conn);
-              await sql`RELEASE perch_tx`.execute(conn);
+              s.rollbackTo.run();
+              s.release.run();
               outcomes.push({ ok: false, value: err });
             }
           }

@@ -4,13 +4,21 @@ import { KyselyOps } from '../kysely-store.js';
 import type { Database } from '../schema.js';
 import type { ActivityRecord, AppendedMessage, NewMessage } from '../store.js';
 
-/** The statements of a post, prepared once per store. */
+/** The statements of a post, prepared once per store (on first use, after migrations). */
 export class PostStatements {
   readonly bump: BetterSqlite3.Statement<[number], { last_seq: number }>;
   readonly insertMessage: BetterSqlite3.Statement<unknown[], { id: number }>;
   readonly insertKey: BetterSqlite3.Statement;
   readonly insertMention: BetterSqlite3.Statement;
   readonly insertActivity: BetterSqlite3.Statement;
+  readonly savepoint: BetterSqlite3.Statement;
+  readonly release: BetterSqlite3.Statement;
+  readonly rollbackTo: BetterSqlite3.Statement;
+  /** The clientId replay lookup, run outside batches when the connection is free. */
+  readonly getPostKey: BetterSqlite3.Statement<
+    [number, string],
+    { room_id: number; seq: number; message_id: number | null; created_at: number }
+  >;
 
   constructor(raw: BetterSqlite3.Database) {
     this.bump = raw.prepare(
@@ -28,6 +36,14 @@ export class PostStatements {
     );
     this.insertActivity = raw.prepare(
       'INSERT INTO activity_outbox (kind, actor_id, room_id, created_at, payload) VALUES (?, ?, ?, ?, ?)',
+    );
+    // Each transaction of a batch runs in a savepoint: two statements per post, prepared once
+    // instead of built and compiled by the query builder every time.
+    this.savepoint = raw.prepare('SAVEPOINT perch_tx');
+    this.release = raw.prepare('RELEASE perch_tx');
+    this.rollbackTo = raw.prepare('ROLLBACK TO perch_tx');
+    this.getPostKey = raw.prepare(
+      'SELECT room_id, seq, message_id, created_at FROM post_keys WHERE author_id = ? AND client_id = ?',
     );
   }
 }
