@@ -15,6 +15,10 @@
  * ends and delivery is measured across them. The cluster keeps PostgreSQL's durability defaults.
  * Every process and the cluster are stopped at the end, on error and on Ctrl-C.
  *
+ * --cpu-prof DIR writes each server's V8 CPU profile (node --cpu-prof) there when it stops. Every
+ * run measures each server's event-loop delay during the posting phase (loop_delay_*, by
+ * bench/load/loop-delay.ts preloaded into the server) and its CPU per delivered message.
+ *
  * --ramp adds users step by step (--step, default 1000) until p99 delivery exceeds 100 ms, errors
  * exceed 0.025 % or a server's CPU stays above 85 % of a core, and reports the largest number
  * held (Mattermost's published method).
@@ -54,6 +58,7 @@ const { values } = parseArgs({
     sync: { type: 'string', default: 'full' },
     'compliance-poll-ms': { type: 'string' },
     step: { type: 'string', default: '1000' },
+    'cpu-prof': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -154,6 +159,10 @@ async function main(): Promise<void> {
   log(
     `seeded ${plan.rooms.length} rooms; starting ${fes === 1 ? 'the server' : `${fes} front ends`}`,
   );
+  const profDir = values['cpu-prof'] ? path.resolve(values['cpu-prof']) : undefined;
+  if (profDir) fs.mkdirSync(profDir, { recursive: true });
+  // Each front end writes its event-loop delay to loop-delay-<pid>.json in the run's data dir.
+  const loopDelayFile = path.join(store.dataDir, 'loop-delay');
   const frontEnds = await startFrontEnds(store, fes, {
     adminPassword: plan.password,
     log,
@@ -161,10 +170,18 @@ async function main(): Promise<void> {
       PERCH_LOG_LEVEL: 'warn',
       PERCH_MAX_BUFFERED_BYTES: String(16 * 1024 * 1024),
       PERCH_SQLITE_SYNCHRONOUS: values.sync === 'normal' ? 'normal' : 'full',
+      PERCH_BENCH_LOOP_DELAY_FILE: loopDelayFile,
       ...(values['compliance-poll-ms']
         ? { PERCH_COMPLIANCE_POLL_MS: values['compliance-poll-ms'] }
         : {}),
     },
+    nodeOptions: [
+      '--import',
+      'tsx',
+      '--import',
+      path.join(here, 'loop-delay.ts'),
+      ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
+    ],
   });
   stopNow = frontEnds.stopNow;
   const servers = frontEnds.servers;
@@ -198,6 +215,8 @@ async function main(): Promise<void> {
       log(
         `${connectedUsers} users connected in ${connectS.toFixed(1)} s; posting ${rate}/s for ${durationS} s`,
       );
+      // Starts each server's event-loop delay afresh for the posting phase.
+      await loopDelays(pids, loopDelayFile);
       const cpu0 = pids.map(usage);
       const pg0 = clusterCpuSeconds(store.cluster);
       const t1 = performance.now();
@@ -212,6 +231,7 @@ async function main(): Promise<void> {
       const cpu1 = pids.map(usage);
       const pg1 = clusterCpuSeconds(store.cluster);
       const elapsed = (performance.now() - t1) / 1000;
+      const delays = await loopDelays(pids, loopDelayFile);
       const lastSeqs = await roomSeqs(server, adminToken, plan.rooms.length);
       const stats = await Promise.all(
         active.map((w) => {
@@ -293,6 +313,16 @@ async function main(): Promise<void> {
         kib_per_connection: round(Math.max(...perConnection), 1),
         cpu_cores_per_fe: cores,
         max_cpu_cores: Math.max(...cores),
+        // Server CPU (all front ends) per message handed to a receiver during the posting phase.
+        cpu_ms_per_delivery: round(
+          (pids.reduce((sum, _, i) => sum + cpu1[i]!.cpuS - cpu0[i]!.cpuS, 0) * 1000) /
+            Math.max(1, received),
+          4,
+        ),
+        // Each front end's event-loop delay during the posting phase (ms).
+        loop_delay_p99_ms_per_fe: delays.map((d) => d.p99_ms),
+        loop_delay_max_ms_per_fe: delays.map((d) => d.max_ms),
+        loop_delay_mean_ms_per_fe: delays.map((d) => d.mean_ms),
         ...(store.cluster ? { postgres_cpu_cores: round((pg1 - pg0) / elapsed, 3) } : {}),
         max_generator_cpu_cores: round(generatorCores, 3),
         load_generators: stats.length,
@@ -337,6 +367,8 @@ async function main(): Promise<void> {
         'cpu/fe': (r.cpu_cores_per_fe as number[]).join(' '),
         'rss MB/fe': (r.rss_mb_per_fe as number[]).join(' '),
         'gen cpu': r.max_generator_cpu_cores,
+        'cpu ms/delivery': r.cpu_ms_per_delivery,
+        'loop delay p99': (r.loop_delay_p99_ms_per_fe as number[]).join(' '),
       })),
     });
   } finally {
@@ -392,6 +424,35 @@ function plot(results: Record<string, unknown>[]): string {
     ],
     marks: [{ label: 'p99 target 100 ms', y: 100 }],
   });
+}
+
+interface LoopDelay {
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  mean_ms: number;
+}
+
+/**
+ * Asks each server (SIGUSR2, see loop-delay.ts) for its event-loop delay since the last ask and
+ * waits for the file it writes.
+ */
+async function loopDelays(pids: number[], base: string): Promise<LoopDelay[]> {
+  return Promise.all(
+    pids.map(async (pid, i) => {
+      const file = `${base}-${pid}.json`;
+      fs.rmSync(file, { force: true });
+      process.kill(pid, 'SIGUSR2');
+      for (let waited = 0; waited < 30_000; waited += 50) {
+        try {
+          return JSON.parse(fs.readFileSync(file, 'utf8')) as LoopDelay;
+        } catch {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+      throw new Error(`server ${i + 1} did not report its event-loop delay`);
+    }),
+  );
 }
 
 /** Hands a batch of users to workers, starting new ones so that none exceeds --per-worker. */
