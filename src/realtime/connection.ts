@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { Actor } from '../domain/types.js';
 import type { MessageView } from '../domain/messages/present.js';
@@ -58,6 +59,12 @@ export abstract class HubConnection {
 
   /** Sends a frame built once for many connections (a fan-out); false if (now) closed. */
   abstract sendFrame(frame: OutgoingFrame): boolean;
+
+  /** Sends frames in order (a room's messages that queued during a fan-out); false if closed. */
+  sendFrames(frames: readonly OutgoingFrame[]): boolean {
+    for (const frame of frames) if (!this.sendFrame(frame)) return false;
+    return true;
+  }
 
   /** Sends one frame (an object of the Perch protocol); false if (now) closed. */
   abstract send(frame: Record<string, unknown>): boolean;
@@ -125,6 +132,18 @@ export class Connection extends HubConnection {
     if (!this.mayWrite()) return false;
     sendFrame(this.ws, frame);
     return true;
+  }
+
+  /** Several frames in one write to the socket (corked), instead of one write each. */
+  override sendFrames(frames: readonly OutgoingFrame[]): boolean {
+    if (frames.length === 1) return this.sendFrame(frames[0]!);
+    const socket = (this.ws as unknown as { _socket?: Socket | null })._socket;
+    socket?.cork();
+    try {
+      return super.sendFrames(frames);
+    } finally {
+      socket?.uncork();
+    }
   }
 
   private mayWrite(): boolean {

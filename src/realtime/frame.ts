@@ -81,6 +81,12 @@ export function canWriteFramed(ws: WsInternals): boolean {
     sender._queue.length === 0 &&
     sender._firstFragment === true &&
     ws._extensions !== undefined &&
-    Object.keys(ws._extensions).length === 0
+    isEmpty(ws._extensions)
   );
+}
+
+/** Without allocating (Object.keys would, once per socket written). */
+function isEmpty(o: Record<string, unknown>): boolean {
+  for (const key in o) if (Object.hasOwn(o, key)) return false;
+  return true;
 }

@@ -125,3 +125,84 @@ test('events after an asynchronous re-check keep their order on every connection
   );
   dan.client.close();
 });
+
+test('a large room is sent in slices across turns, in order, while other rooms interleave', async () => {
+  const names = Array.from({ length: 10 }, (_, i) => `big${i}`);
+  const users = await buildUsers(t, [...names, 'solo']);
+  await buildCategory(t, { name: 'Sliced', allowed: [...names, 'solo'] });
+  const big = await buildRoom(t, {
+    name: 'Hall',
+    category: 'Sliced',
+    privacy: 'open',
+    managers: ['big0'],
+  });
+  const small = await buildRoom(t, { name: 'Corner', category: 'Sliced', privacy: 'open' });
+  // Slices of 4: connections 0-3 in the first turn, 4-7 in the second, 8-9 in the third.
+  const hub = new Hub(t.d, createLogger('silent'), { fanOutSlice: 4 });
+  const conns: Awaited<ReturnType<typeof connection>>[] = [];
+  for (const name of names) {
+    const c = await connection(users[name]!);
+    join(hub, c.conn, big.id);
+    conns.push(c);
+  }
+  const solo = await connection(users.solo!);
+  join(hub, solo.conn, small.id);
+  join(hub, conns[9]!.conn, small.id);
+  await t.d.access.room(big.id);
+
+  const from = t.events.length;
+  const poster = users.big0!;
+  await postMessage(t.d, poster, big.id, { text: 'one' });
+  await postMessage(t.d, poster, big.id, { text: 'two' });
+  await postMessage(t.d, poster, big.id, { text: 'three' });
+  await postMessage(t.d, users.solo!, small.id, { text: 'meanwhile' });
+  // Connections 6-9 lose the room; the message after that must never reach them.
+  await updateRoom(t.d, poster, big.id, {
+    privacy: 'closed',
+    members: { add: names.slice(0, 6) },
+  });
+  await postMessage(t.d, poster, big.id, { text: 'members only' });
+  const events = t.events.slice(from);
+  assert.deepEqual(
+    events.map((e: DomainEvent) => e.type),
+    ['message', 'message', 'message', 'message', 'room.changed', 'room.access_changed', 'message'],
+  );
+  for (const event of events) hub.handle(event, 100);
+  // Runs right after the hub's first turn (its first slice): connection 5, in the second slice,
+  // leaves the room before its slice is sent and must get nothing of it.
+  setImmediate(() => hub.leave(conns[5]!.conn, big.id, 100));
+
+  await waitFor('the last message', () =>
+    conns[0]!.received.some((f) => f.type === 'message' && seqOf(f) === 4),
+  );
+  await waitFor('the removals', () =>
+    conns.slice(6).every((c) => c.received.some((f) => f.type === 'removed')),
+  );
+  await hub.settled();
+
+  const bigSeqs = (frames: Record<string, unknown>[]) =>
+    frames.filter((f) => f.type === 'message' && f.roomId === big.id).map(seqOf);
+  for (const i of [0, 1, 2, 3, 4])
+    assert.deepEqual(bigSeqs(conns[i]!.received), [1, 2, 3, 4], `connection ${i}`);
+  assert.deepEqual(bigSeqs(conns[5]!.received), [], 'left before its slice');
+  for (const i of [6, 7, 8, 9]) {
+    const kinds = conns[i]!.received.filter((f) => f.roomId === big.id && f.type !== 'roster').map(
+      (f) => (f.type === 'message' ? `message ${seqOf(f)}` : String(f.type)),
+    );
+    assert.deepEqual(
+      kinds,
+      ['message 1', 'message 2', 'message 3', 'room_changed', 'removed'],
+      `connection ${i}: every earlier message, in order, then removed, and nothing after`,
+    );
+  }
+  // The small room's message did not wait for the large room's fan-out: connection 9 (in the
+  // last slice) got it before the large room's first message.
+  const nine = conns[9]!.received.filter((f) => f.type === 'message');
+  assert.equal(nine[0]!.roomId, small.id, 'the small room interleaves with the large fan-out');
+  assert.equal(solo.received.filter((f) => f.type === 'message').length, 1);
+  for (const c of [...conns, solo]) c.client.close();
+});
+
+function seqOf(frame: Record<string, unknown>): number {
+  return (frame.message as { seq: number }).seq;
+}

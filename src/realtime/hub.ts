@@ -18,6 +18,23 @@ interface RoomState {
   large: boolean;
 }
 
+/**
+ * A room with more connections than this gets each message in slices of this many connections,
+ * one slice per turn of the event loop (see Hub.fanOut).
+ */
+export const FAN_OUT_SLICE = 500;
+
+export interface HubOptions {
+  /** Connections served per turn of the event loop in a large room's fan-out (tests lower it). */
+  fanOutSlice?: number;
+}
+
+/** A large room's fan-out under way: the room's messages waiting for it, in sequence order. */
+interface FanOutJob {
+  queue: MessageView[];
+  done: Promise<void>;
+}
+
 export interface RosterInfo {
   count: number;
   suppressed: boolean;
@@ -31,11 +48,17 @@ export interface RosterInfo {
 export class Hub {
   private readonly rooms = new Map<number, RoomState>();
   private readonly byUser = new Map<number, Set<Connection>>();
+  /** Large rooms whose fan-out is under way, by room id. */
+  private readonly fanOuts = new Map<number, FanOutJob>();
+  private readonly slice: number;
 
   constructor(
     private readonly d: Domain,
     private readonly log: Logger,
-  ) {}
+    opts: HubOptions = {},
+  ) {
+    this.slice = opts.fanOutSlice ?? FAN_OUT_SLICE;
+  }
 
   connectionCount(): number {
     let n = 0;
@@ -198,6 +221,28 @@ export class Hub {
     conn.sendFrame(frame);
   }
 
+  /** `deliver` for several messages of one room in sequence order, written together. */
+  private deliverAll(
+    conn: Connection,
+    sub: RoomSubscription,
+    messages: MessageView[],
+    frames: OutgoingFrame[],
+  ): void {
+    if (messages.length === 1) return this.deliver(conn, sub, messages[0]!, frames[0]!);
+    if (sub.pending) {
+      for (const message of messages) if (!conn.buffer(sub, message)) return;
+      return;
+    }
+    const out: OutgoingFrame[] = [];
+    for (let i = 0; i < messages.length; i++) {
+      const seq = messages[i]!.seq;
+      if (seq <= sub.delivered) continue;
+      sub.delivered = seq;
+      out.push(frames[i]!);
+    }
+    if (out.length > 0) conn.sendFrames(out);
+  }
+
   /** Sends a roster frame to the connections that have completed their join. */
   private broadcast(
     roomId: number,
@@ -245,6 +290,9 @@ export class Hub {
       while (this.queued.length > 0) {
         for (const { event, limit } of this.queued.splice(0)) {
           try {
+            // Anything but a message waits for the large rooms' fan-outs under way: a removal,
+            // an edit or a room change never overtakes a message committed before it.
+            if (event.type !== 'message' && this.fanOuts.size > 0) await this.fanOutsDone();
             const pending = this.route(event, limit);
             if (pending) await pending;
           } catch (err) {
@@ -260,8 +308,18 @@ export class Hub {
   private route(event: DomainEvent, limit: number): Promise<void> | undefined {
     switch (event.type) {
       case 'message': {
+        const job = this.fanOuts.get(event.roomId);
+        if (job) {
+          // Behind the room's earlier messages, which are still being sent.
+          job.queue.push(event.message);
+          return;
+        }
         const state = this.rooms.get(event.roomId);
         if (!state) return;
+        if (state.conns.size > this.slice) {
+          this.fanOut(event.roomId, event.message);
+          return;
+        }
         // Serialised and framed once for every recipient.
         const frame = messageFrame(event.roomId, event.message);
         for (const conn of state.conns) {
@@ -310,6 +368,56 @@ export class Hub {
         }
         return;
     }
+  }
+
+  /**
+   * Sends a large room's messages to its connections a slice at a time, one slice per turn of
+   * the event loop, so that a post to thousands of sockets does not hold up everything else:
+   * between slices the server reads frames, acknowledges posts and routes other rooms' messages.
+   * The room's later messages queue behind it (`FanOutJob.queue`), so each connection still gets
+   * the room's messages in sequence order; events other than messages wait for every fan-out
+   * under way (see flush). Each connection's subscription is looked up when its slice is sent:
+   * one that left the room (or was closed) in between gets nothing more.
+   */
+  private fanOut(roomId: number, first: MessageView): void {
+    const job: FanOutJob = { queue: [first], done: Promise.resolve() };
+    this.fanOuts.set(roomId, job);
+    job.done = (async () => {
+      try {
+        while (job.queue.length > 0) {
+          // Messages that queued while the last ones were sent go out together: a connection
+          // gets them in one write, so a backlog costs fewer writes, not more turns.
+          const messages = job.queue.splice(0);
+          const state = this.rooms.get(roomId);
+          if (!state) continue;
+          // Serialised and framed once for every recipient.
+          const frames = messages.map((m) => messageFrame(roomId, m));
+          const conns = [...state.conns];
+          for (let start = 0; start < conns.length; start += this.slice) {
+            if (start > 0) await nextTurn();
+            const end = Math.min(conns.length, start + this.slice);
+            for (let i = start; i < end; i++) {
+              const conn = conns[i]!;
+              const sub = conn.rooms.get(roomId);
+              if (!sub) continue;
+              try {
+                this.deliverAll(conn, sub, messages, frames);
+              } catch (err) {
+                this.log.error({ err, roomId, conn: conn.id }, 'fan-out to a connection failed');
+              }
+            }
+          }
+        }
+      } finally {
+        // Reached with an empty queue and no await since it was last looked at: nothing is left.
+        this.fanOuts.delete(roomId);
+      }
+    })();
+  }
+
+  /** Resolves when no large room's fan-out is under way. */
+  private async fanOutsDone(): Promise<void> {
+    while (this.fanOuts.size > 0) await Promise.all([...this.fanOuts.values()].map((j) => j.done));
   }
 
   /** Sends an invitation with its room, as `invitations` lists them, to the user's connections. */
@@ -385,6 +493,7 @@ export class Hub {
    */
   async settled(): Promise<void> {
     await this.flushed;
+    await this.fanOutsDone();
     while (this.parts.size > 0) await Promise.all([...this.parts]);
   }
 
@@ -425,6 +534,10 @@ export class Hub {
     };
     return work().catch((err: unknown) => this.log.error({ err }, 'directory re-check failed'));
   }
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function messageFrame(roomId: number, message: MessageView): OutgoingFrame {
