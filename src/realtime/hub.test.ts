@@ -172,13 +172,15 @@ test('a large room is sent in slices across turns, in order, while other rooms i
   // leaves the room before its slice is sent and must get nothing of it.
   setImmediate(() => hub.leave(conns[5]!.conn, big.id, 100));
 
-  await waitFor('the last message', () =>
-    conns[0]!.received.some((f) => f.type === 'message' && seqOf(f) === 4),
-  );
   await waitFor('the removals', () =>
     conns.slice(6).every((c) => c.received.some((f) => f.type === 'removed')),
   );
   await hub.settled();
+  // A last frame on every socket: once it is read, everything written before it has been too.
+  for (const c of [...conns, solo]) c.conn.send({ type: 'end' });
+  await waitFor('every socket read to its end', () =>
+    [...conns, solo].every((c) => c.received.some((f) => f.type === 'end')),
+  );
 
   const bigSeqs = (frames: Record<string, unknown>[]) =>
     frames.filter((f) => f.type === 'message' && f.roomId === big.id).map(seqOf);
@@ -186,12 +188,12 @@ test('a large room is sent in slices across turns, in order, while other rooms i
     assert.deepEqual(bigSeqs(conns[i]!.received), [1, 2, 3, 4], `connection ${i}`);
   assert.deepEqual(bigSeqs(conns[5]!.received), [], 'left before its slice');
   for (const i of [6, 7, 8, 9]) {
-    const kinds = conns[i]!.received.filter((f) => f.roomId === big.id && f.type !== 'roster').map(
-      (f) => (f.type === 'message' ? `message ${seqOf(f)}` : String(f.type)),
-    );
+    const kinds = conns[i]!.received.filter(
+      (f) => (f.roomId === big.id && f.type !== 'roster') || f.type === 'end',
+    ).map((f) => (f.type === 'message' ? `message ${seqOf(f)}` : String(f.type)));
     assert.deepEqual(
       kinds,
-      ['message 1', 'message 2', 'message 3', 'room_changed', 'removed'],
+      ['message 1', 'message 2', 'message 3', 'room_changed', 'removed', 'end'],
       `connection ${i}: every earlier message, in order, then removed, and nothing after`,
     );
   }
