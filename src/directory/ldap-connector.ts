@@ -30,6 +30,33 @@ function first(entry: Entry, attribute: string): string | null {
   return values(entry, attribute)[0] ?? null;
 }
 
+/**
+ * Maps search entries to directory entries: one without its id or name attribute is listed in
+ * `skipped` (by DN) instead; the display name falls back to the name.
+ */
+function toEntries(
+  entries: Entry[],
+  idAttribute: string,
+  nameAttribute: string,
+  skipped: string[],
+  rest: (e: Entry) => Omit<DirectoryEntry, 'externalId' | 'dn' | 'name' | 'displayName'> & {
+    displayName: string | null;
+  },
+): DirectoryEntry[] {
+  const out: DirectoryEntry[] = [];
+  for (const e of entries) {
+    const externalId = first(e, idAttribute);
+    const name = first(e, nameAttribute);
+    if (externalId === null || name === null) {
+      skipped.push(e.dn);
+      continue;
+    }
+    const { displayName, ...more } = rest(e);
+    out.push({ ...more, externalId, dn: e.dn, name, displayName: displayName ?? name });
+  }
+  return out;
+}
+
 const BINARY_IDS = ['objectGUID', 'objectSid'];
 
 /**
@@ -126,27 +153,15 @@ export class LdapConnector implements DirectoryConnector {
         ]);
         for (const e of off) disabled.add(normalizeDn(e.dn));
       }
-      const users: DirectoryEntry[] = [];
-      for (const e of userEntries) {
-        const externalId = first(e, u.attributes.id);
-        const login = first(e, u.attributes.login);
-        if (externalId === null || login === null) {
-          skipped.push(e.dn);
-          continue;
-        }
-        users.push({
-          kind: 'user',
-          externalId,
-          dn: e.dn,
-          name: login,
-          displayName: first(e, u.attributes.displayName) ?? login,
-          email: first(e, u.attributes.email),
-          description: null,
-          disabled: disabled.has(normalizeDn(e.dn)),
-          members: [],
-        });
-      }
-      const groups: DirectoryEntry[] = [];
+      const users = toEntries(userEntries, u.attributes.id, u.attributes.login, skipped, (e) => ({
+        kind: 'user',
+        displayName: first(e, u.attributes.displayName),
+        email: first(e, u.attributes.email),
+        description: null,
+        disabled: disabled.has(normalizeDn(e.dn)),
+        members: [],
+      }));
+      let groups: DirectoryEntry[] = [];
       if (c.groups) {
         const a = c.groups.attributes;
         const entries = await search('groups', c.groups.baseDn, c.groups.filter, [
@@ -156,27 +171,16 @@ export class LdapConnector implements DirectoryConnector {
           a.description,
           a.member,
         ]);
-        for (const e of entries) {
-          const externalId = first(e, a.id);
-          const name = first(e, a.name);
-          if (externalId === null || name === null) {
-            skipped.push(e.dn);
-            continue;
-          }
-          groups.push({
-            kind: 'group',
-            externalId,
-            dn: e.dn,
-            name,
-            displayName: first(e, a.displayName) ?? name,
-            email: null,
-            description: first(e, a.description),
-            disabled: false,
-            members: values(e, a.member),
-          });
-        }
+        groups = toEntries(entries, a.id, a.name, skipped, (e) => ({
+          kind: 'group',
+          displayName: first(e, a.displayName),
+          email: null,
+          description: first(e, a.description),
+          disabled: false,
+          members: values(e, a.member),
+        }));
       }
-      const ous: DirectoryEntry[] = [];
+      let ous: DirectoryEntry[] = [];
       if (c.organizationalUnits) {
         const a = c.organizationalUnits.attributes;
         const entries = await search(
@@ -185,25 +189,14 @@ export class LdapConnector implements DirectoryConnector {
           c.organizationalUnits.filter,
           [a.id, a.name, a.description],
         );
-        for (const e of entries) {
-          const externalId = first(e, a.id);
-          const name = first(e, a.name);
-          if (externalId === null || name === null) {
-            skipped.push(e.dn);
-            continue;
-          }
-          ous.push({
-            kind: 'ou',
-            externalId,
-            dn: e.dn,
-            name,
-            displayName: name,
-            email: null,
-            description: first(e, a.description),
-            disabled: false,
-            members: [],
-          });
-        }
+        ous = toEntries(entries, a.id, a.name, skipped, (e) => ({
+          kind: 'ou',
+          displayName: null,
+          email: null,
+          description: first(e, a.description),
+          disabled: false,
+          members: [],
+        }));
         // An OU contains the users and OUs directly under it; deeper ones through nesting.
         const byDn = new Map(ous.map((o) => [normalizeDn(o.dn), o]));
         for (const child of [...users, ...ous]) {
