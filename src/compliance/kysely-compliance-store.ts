@@ -216,14 +216,26 @@ export class KyselyComplianceStore implements ComplianceStore {
     now: number,
     lease: LeaseFence,
   ): Promise<boolean> {
-    await this.ensureAdapter(name);
-    return this.db.transaction().execute(async (trx) => {
-      if (!(await renewHeldLease(trx, lease, now))) return false;
-      await trx
+    return this.fencedUpdate(name, lease, now, (trx) =>
+      trx
         .updateTable('compliance_adapters')
         .set({ pending_start: start, pending_end: end, pending_config: config, last_run_at: now })
         .where('name', '=', name)
-        .execute();
+        .execute(),
+    );
+  }
+
+  /** Runs an update of the adapter's row only while `lease` is still held; false when it is not. */
+  private async fencedUpdate(
+    name: string,
+    lease: LeaseFence,
+    now: number,
+    update: (trx: Transaction<ComplianceDatabase>) => Promise<unknown>,
+  ): Promise<boolean> {
+    await this.ensureAdapter(name);
+    return this.db.transaction().execute(async (trx) => {
+      if (!(await renewHeldLease(trx, lease, now))) return false;
+      await update(trx);
       return true;
     });
   }
@@ -235,10 +247,8 @@ export class KyselyComplianceStore implements ComplianceStore {
     now: number,
     lease: LeaseFence,
   ): Promise<boolean> {
-    await this.ensureAdapter(name);
-    return this.db.transaction().execute(async (trx) => {
-      if (!(await renewHeldLease(trx, lease, now))) return false;
-      await trx
+    return this.fencedUpdate(name, lease, now, (trx) =>
+      trx
         .updateTable('compliance_adapters')
         .set((eb) => ({
           cursor: end,
@@ -253,9 +263,8 @@ export class KyselyComplianceStore implements ComplianceStore {
           last_error_at: null,
         }))
         .where('name', '=', name)
-        .execute();
-      return true;
-    });
+        .execute(),
+    );
   }
 
   async recordError(name: string, message: string, now: number): Promise<void> {
