@@ -49,7 +49,7 @@ import {
   type RunningXmppServer,
   type ServerName,
 } from './servers.js';
-import { ratio, roomLayout, sumCounts } from './tally.js';
+import { memoryPerConnection, ratio, roomLayout, sumCounts } from './tally.js';
 import type { BenchUser, StartCommand } from './worker.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -246,11 +246,20 @@ async function measure(name: ServerName): Promise<Record<string, unknown>> {
     for (let w = 0; w < workerCount; w++) workers.push(startWorker(w));
     // Each room's first member joins first: on Prosody and ejabberd that join creates the room.
     const first = new Set(layout.map((m) => m[0]!));
-    const t0 = performance.now();
-    for (const phase of [
+    const rest = benchUsers.filter((u) => !first.has(u.index));
+    // The rest join in two halves: the server's memory after the first half is the baseline of
+    // the marginal memory per connection (tally.ts memoryPerConnection).
+    const half = Math.floor(rest.length / 2);
+    const phases = [
       benchUsers.filter((u) => first.has(u.index)),
-      benchUsers.filter((u) => !first.has(u.index)),
-    ]) {
+      rest.slice(0, half),
+      rest.slice(half),
+    ];
+    let mid = { rssMb: 0, connections: 0 };
+    const t0 = performance.now();
+    for (const [p, phase] of phases.entries()) {
+      if (p === 2)
+        mid = { rssMb: treeUsage(server.pids()).rssMb, connections: users - phase.length };
       await Promise.all(
         workers.map(async (w, k) => {
           const share = phase.filter((u) => u.index % workerCount === k);
@@ -303,6 +312,8 @@ async function measure(name: ServerName): Promise<Record<string, unknown>> {
     return summarize(name, stats, {
       connectS,
       baselineMb: baseline.rssMb,
+      midMb: mid.rssMb,
+      midConnections: mid.connections,
       afterConnectMb: afterConnect.rssMb,
       rssMb: cpu1.rssMb,
       cpuS: cpu1.cpuS - cpu0.cpuS,
@@ -332,6 +343,9 @@ function summarize(
   server: {
     connectS: number;
     baselineMb: number;
+    /** RSS once `midConnections` of the users had connected and joined. */
+    midMb: number;
+    midConnections: number;
     afterConnectMb: number;
     rssMb: number;
     /** Server CPU time (s) over the posting phase (with the wait for the last deliveries). */
@@ -379,10 +393,13 @@ function summarize(
     closed_unexpectedly: sum('closedUnexpectedly'),
     rss_mb: round(server.rssMb, 1),
     baseline_rss_mb: round(server.baselineMb, 1),
-    kib_per_connection: round(
-      ((server.afterConnectMb - server.baselineMb) * 1024) / Math.max(1, connections),
-      1,
-    ),
+    ...memoryPerConnection({
+      baselineMb: server.baselineMb,
+      midMb: server.midMb,
+      afterMb: server.afterConnectMb,
+      midConnections: server.midConnections,
+      connections,
+    }),
     cpu_cores: round(server.cpuS / server.elapsedS, 3),
     // The figure a loaded machine distorts least: server CPU per message handed to an occupant.
     cpu_ms_per_delivery: round((server.cpuS * 1000) / Math.max(1, received), 4),
@@ -400,6 +417,7 @@ function ratios(byServer: Record<string, Record<string, unknown>>): Record<strin
     'max_ms',
     'rss_mb',
     'kib_per_connection',
+    'rss_growth_kib_per_connection',
     'cpu_cores',
     'cpu_ms_per_delivery',
   ];
@@ -451,6 +469,7 @@ async function main(): Promise<void> {
     errors: r.errors,
     'rss MB': r.rss_mb,
     'KiB/conn': r.kib_per_connection,
+    'growth KiB/conn': r.rss_growth_kib_per_connection,
     cpu: r.cpu_cores,
     'cpu ms/dlv': r.cpu_ms_per_delivery,
     'gen cpu': r.max_generator_cpu_cores,
@@ -464,6 +483,7 @@ async function main(): Promise<void> {
       'max ms': r.max_ms,
       'rss MB': r.rss_mb,
       'KiB/conn': r.kib_per_connection,
+      'growth KiB/conn': r.rss_growth_kib_per_connection,
       cpu: r.cpu_cores,
       'cpu ms/dlv': r.cpu_ms_per_delivery,
     });

@@ -74,3 +74,25 @@ export function ratio(a: number | undefined, b: number | undefined): number | un
   if (a === undefined || b === undefined || a === 0) return undefined;
   return +(b / a).toFixed(2);
 }
+
+/**
+ * Server memory per connection from RSS readings (MB) taken before the first connection, once a
+ * first part of the connections was up, and once all were. `kib_per_connection` is the marginal
+ * cost, measured over the connections made after the first part: it leaves out what a server
+ * spends once, on its first sign-ins (thread pools, caches, a managed heap sizing itself), which
+ * the whole growth divided by the connection count spreads over them and so overstates at small
+ * counts. `rss_growth_kib_per_connection` is that whole growth per connection.
+ */
+export function memoryPerConnection(m: {
+  baselineMb: number;
+  midMb: number;
+  afterMb: number;
+  midConnections: number;
+  connections: number;
+}): { kib_per_connection: number; rss_growth_kib_per_connection: number } {
+  const kib = (mb: number, n: number) => +((mb * 1024) / Math.max(1, n)).toFixed(1);
+  return {
+    kib_per_connection: kib(m.afterMb - m.midMb, m.connections - m.midConnections),
+    rss_growth_kib_per_connection: kib(m.afterMb - m.baselineMb, m.connections),
+  };
+}

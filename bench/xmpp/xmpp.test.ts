@@ -24,7 +24,15 @@ import {
   startProsody,
   type RunningXmppServer,
 } from './servers.js';
-import { messageBody, parseBody, ratio, ReceiverTally, roomLayout, sumCounts } from './tally.js';
+import {
+  memoryPerConnection,
+  messageBody,
+  parseBody,
+  ratio,
+  ReceiverTally,
+  roomLayout,
+  sumCounts,
+} from './tally.js';
 
 const noProsody = missingServers(['prosody']).length > 0 ? INSTALL.prosody.hint : false;
 
@@ -123,6 +131,19 @@ describe('result math', () => {
     assert.equal(ratio(4, 2), 0.5);
     assert.equal(ratio(0, 2), undefined);
     assert.equal(ratio(undefined, 2), undefined);
+  });
+
+  test('memory per connection: the marginal cost leaves out what the first sign-ins cost once', () => {
+    // 100 MB spent on the first 100 connections (pools, caches), then 20 KiB per connection.
+    const m = memoryPerConnection({
+      baselineMb: 200,
+      midMb: 300 + (900 * 20) / 1024,
+      afterMb: 300 + (1900 * 20) / 1024,
+      midConnections: 1000,
+      connections: 2000,
+    });
+    assert.equal(m.kib_per_connection, 20);
+    assert.equal(m.rss_growth_kib_per_connection, 70.2);
   });
 });
 
