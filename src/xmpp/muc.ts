@@ -69,12 +69,22 @@ export function renderMessage(
   m: MessageView,
   history = false,
 ): XmlElement {
-  const room = roomJid(roomId, s.gw.mucDomain);
+  return messageElement(s.gw.mucDomain, roomId, m, s.jid, history);
+}
+
+function messageElement(
+  mucDomain: string,
+  roomId: number,
+  m: MessageView,
+  to: string,
+  history: boolean,
+): XmlElement {
+  const room = roomJid(roomId, mucDomain);
   return x(
     'message',
     {
       from: `${room}/${m.author.name}`,
-      to: s.jid,
+      to,
       type: 'groupchat',
       id: m.clientId ?? `perch-${roomId}-${m.seq}`,
     },
@@ -82,6 +92,36 @@ export function renderMessage(
     x('stanza-id', { xmlns: NS.sid, by: room, id: String(m.seq) }),
     history && x('delay', { xmlns: NS.delay, from: room, stamp: new Date(m.ts).toISOString() }),
   );
+}
+
+/** A live message's stanza serialised once, split where the recipient's JID goes. */
+interface SharedStanza {
+  mucDomain: string;
+  roomId: number;
+  head: string;
+  tail: string;
+}
+
+/**
+ * The hub hands the same message object to every connection of a room (OutgoingFrame.source), so
+ * its stanza is built and escaped once per message: each recipient only adds its own `to`.
+ */
+const shared = new WeakMap<MessageView, SharedStanza>();
+
+/**
+ * A live message for one recipient: the same bytes as `renderMessage(s, roomId, m).toString()`,
+ * from parts serialised once per message.
+ */
+export function liveMessage(s: XmppStream, roomId: number, m: MessageView): string {
+  let parts = shared.get(m);
+  if (!parts || parts.mucDomain !== s.gw.mucDomain || parts.roomId !== roomId) {
+    const whole = messageElement(s.gw.mucDomain, roomId, m, '', false).toString();
+    // `from` comes first and is escaped (no raw quote in it), so this is the empty `to`.
+    const at = whole.indexOf(' to=""') + ' to="'.length;
+    parts = { mucDomain: s.gw.mucDomain, roomId, head: whole.slice(0, at), tail: whole.slice(at) };
+    shared.set(m, parts);
+  }
+  return parts.head + s.jidXml + parts.tail;
 }
 
 /** The presences a roster event of the hub stands for. */

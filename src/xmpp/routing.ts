@@ -2,7 +2,7 @@ import type { MessageView } from '../domain/messages/present.js';
 import { discoInfo, discoItems } from './disco.js';
 import { parseJid, roomIdOf } from './jid.js';
 import { mamQuery } from './mam.js';
-import { groupchat, joinRoom, leaveRoom, renderMessage, rosterPresences } from './muc.js';
+import { groupchat, joinRoom, leaveRoom, liveMessage, rosterPresences } from './muc.js';
 import { NS } from './ns.js';
 import { errorFor, stanzaError } from './stanza-errors.js';
 import type { XmppStream } from './stream.js';
@@ -105,7 +105,7 @@ export function renderHubFrame(s: XmppStream, frame: Readonly<Record<string, unk
       const roomId = frame.roomId as number;
       const room = s.muc.get(roomId);
       if (!room) return;
-      s.emit(() => [renderMessage(s, roomId, frame.message as MessageView)]);
+      s.emit(() => [liveMessage(s, roomId, frame.message as MessageView)]);
       return;
     }
     case 'roster': {

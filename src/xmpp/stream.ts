@@ -56,6 +56,9 @@ export interface GatewayContext {
 
 type State = 'header' | 'negotiating' | 'bound' | 'closed';
 
+/** Output of a render: elements, or stanzas already serialised. */
+type Stanzas = (XmlElement | string)[];
+
 /** Per joined room: the nick the client used and the role shown for it. */
 export interface MucRoom {
   nick: string;
@@ -82,6 +85,8 @@ export class XmppStream extends HubConnection {
   private token: string | undefined;
   /** The client's full JID once bound. */
   jid = '';
+  /** The same, escaped for an attribute value (live messages splice it in). */
+  jidXml = '';
   readonly streamId = crypto.randomBytes(8).toString('hex');
   readonly posts = new TokenBucket(RateLimits.posts.burst, RateLimits.posts.perSecond);
   readonly muc = new Map<number, MucRoom>();
@@ -320,6 +325,7 @@ export class XmppStream extends HubConnection {
         ? asked
         : `perch-${crypto.randomBytes(4).toString('hex')}`;
     this.jid = `${this.actor!.login}@${this.gw.domainName}/${resource}`;
+    this.jidXml = escapeXml(this.jid);
     this.state = 'bound';
     this.gw.hub.addConnection(this);
     clearTimeout(this.timer);
@@ -356,7 +362,7 @@ export class XmppStream extends HubConnection {
    * Sends output that may need the store to render; output after it waits, so that the client
    * sees everything in the order the hub sent it.
    */
-  emit(render: () => XmlElement[] | Promise<XmlElement[]>): void {
+  emit(render: () => Stanzas | Promise<Stanzas>): void {
     if (this.outPending === 0) {
       const out = render();
       if (Array.isArray(out)) {
@@ -369,7 +375,7 @@ export class XmppStream extends HubConnection {
     this.chain(render);
   }
 
-  private chain(render: () => XmlElement[] | Promise<XmlElement[]>): void {
+  private chain(render: () => Stanzas | Promise<Stanzas>): void {
     this.outPending += 1;
     this.outTail = (this.outTail ?? Promise.resolve())
       .then(render)

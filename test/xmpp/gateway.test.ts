@@ -363,6 +363,41 @@ describe('XMPP gateway', () => {
     );
   });
 
+  test('a live message is serialised once: occupants get the same bytes but for their own `to`', async () => {
+    const roomId = rooms.open.id;
+    const occupants = [await signInXmpp('bob'), await signInXmpp('carol')];
+    for (const c of occupants) await join(c, roomId, 'x', 0);
+    // What each occupant's socket delivers, decrypted, before any parsing.
+    const raw = occupants.map((c) => {
+      const chunks: Buffer[] = [];
+      c.xmpp.socket!.on('data', (d: Buffer) => chunks.push(d));
+      return () => Buffer.concat(chunks).toString('utf8');
+    });
+    const text = `escaping <&> "quoted" 'single' ünï 😀 ]]>`;
+    const [seq] = await postMany(users.alice.http, roomId, 1, () => text);
+    for (const c of occupants)
+      await c.next('the post', (el) => groupchatFrom(roomId)(el) && el.attrs.id !== undefined);
+    const stanzas = raw.map((r) => {
+      const found = [...r().matchAll(/<message [^>]*>.*?<\/message>/gs)]
+        .map((m) => m[0])
+        .filter((st) => st.includes('<stanza-id ') && st.includes(` id="${seq}"/>`));
+      assert.equal(found.length, 1, r());
+      return found[0]!;
+    });
+    occupants.forEach((c, i) =>
+      assert.ok(stanzas[i]!.includes(` to="${c.jid}" `), `${stanzas[i]} is addressed to ${c.jid}`),
+    );
+    const withoutTo = (st: string) => st.replace(/ to="[^"]*"/, '');
+    assert.notEqual(stanzas[0], stanzas[1]);
+    assert.equal(withoutTo(stanzas[0]!), withoutTo(stanzas[1]!));
+    assert.ok(
+      stanzas[0]!.includes(
+        '<body>escaping &lt;&amp;&gt; &quot;quoted&quot; &apos;single&apos; ünï 😀 ]]&gt;</body>',
+      ),
+      stanzas[0],
+    );
+  });
+
   test('occupants see each other come and go', async () => {
     const roomId = rooms.open.id;
     const carol = await signInXmpp('carol');
