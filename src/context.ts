@@ -257,6 +257,7 @@ export async function createAppContext(
           tls: xmppTls,
           allowPlaintext: config.xmppAllowPlaintext,
           admission,
+          peers: config.xmppPeers,
           limits: {
             maxStanzaChars: config.xmppMaxStanzaBytes,
             maxDepth: 32,

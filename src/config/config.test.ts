@@ -45,3 +45,15 @@ test('PERCH_COMPLIANCE_LEASE_MS: 30 s by default, validated, and longer than two
     /PERCH_COMPLIANCE_LEASE_MS \(2000\) must be more than twice PERCH_COMPLIANCE_POLL_MS \(1000\)/,
   );
 });
+
+test('PERCH_XMPP_PEERS: name=host:port pairs, IPv6 in brackets; anything else is refused', () => {
+  const ok = 'fe1=chat1.example.org:5222,fe2=[::1]:5223,fe3=10.0.0.3:5222';
+  assert.equal(toConfig(readEnv({ PERCH_XMPP_PEERS: ok })).xmppPeers, ok);
+  for (const bad of ['fe1=chat1.example.org', 'chat1:5222', 'fe1=::1:5222', 'fe1=a:1,,fe2=b:2']) {
+    assert.throws(
+      () => toConfig(readEnv({ PERCH_XMPP_PEERS: bad })),
+      (err: unknown) => err instanceof ValidationError && /PERCH_XMPP_PEERS/.test(err.message),
+      bad,
+    );
+  }
+});

@@ -3,6 +3,10 @@ import { z } from 'zod';
 import { ValidationError } from '../errors.js';
 import { parseStoreUrl, storeUrlSchema } from '../store/store-url.js';
 
+/** One front end's XMPP address: `name=host:port`, an IPv6 host in brackets. */
+const xmppPeer = String.raw`[^=,\s]+=(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}`;
+const xmppPeersPattern = new RegExp(`^${xmppPeer}(?:,${xmppPeer})*$`);
+
 /**
  * The process configuration: one zod schema, read from PERCH_* environment variables only.
  * Chat settings an administrator changes at run time (history count, file size, ...) live in the
@@ -269,6 +273,13 @@ export const configSchema = z.object({
     .describe(
       'PERCH_XMPP_IDLE_MS: a signed-in XMPP stream that sends nothing (not even a whitespace ping) for this long is closed.',
     ),
+  xmppPeers: z
+    .string()
+    .regex(xmppPeersPattern, 'name=host:port, comma separated')
+    .optional()
+    .describe(
+      "PERCH_XMPP_PEERS: in a pool, the XMPP address of each front end (`fe1=chat1.example.org:5222,fe2=...`; `perch serve --topology` sets it from the topology's xmppPort); an idle front end sends XMPP clients to an active one with see-other-host.",
+    ),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -310,6 +321,7 @@ export const envNames: Record<keyof Config, string> = {
   xmppMaxStanzaBytes: 'PERCH_XMPP_MAX_STANZA_BYTES',
   xmppTimeoutMs: 'PERCH_XMPP_TIMEOUT_MS',
   xmppIdleMs: 'PERCH_XMPP_IDLE_MS',
+  xmppPeers: 'PERCH_XMPP_PEERS',
 };
 
 /** Reads the PERCH_* variables (and nothing else) from an environment. */

@@ -41,6 +41,29 @@ test("a front end's xmppPort becomes its PERCH_XMPP_PORT; without one there is n
   assert.equal(settings.xmppPort, '5222');
 });
 
+test("an enterprise pool's XMPP listeners become PERCH_XMPP_PEERS of each of its front ends", () => {
+  const pool = topology.pools[0]!;
+  const withXmpp = topologySchema.parse({
+    ...topology,
+    pools: [
+      {
+        ...pool,
+        frontEnds: [
+          { ...pool.frontEnds[0]!, xmppPort: 5222 },
+          { name: 'fe2', host: 'fe2.example.org', port: 8443 },
+          { name: 'fe3', host: 'fe3.example.org', port: 8443, xmppPort: 5223 },
+        ],
+      },
+    ],
+  });
+  for (const frontEnd of ['fe1', 'fe2', 'fe3'])
+    assert.equal(
+      frontEndFromTopology(withXmpp, { frontEnd }).settings.xmppPeers,
+      'fe1=fe1.example.org:5222,fe3=fe3.example.org:5223',
+    );
+  assert.equal(frontEndFromTopology(topology, { frontEnd: 'fe1' }).settings.xmppPeers, undefined);
+});
+
 test('the directory file must be an absolute path', () => {
   const pool = { ...topology.pools[0]!, directory: 'directory.yaml' };
   const parsed = topologySchema.safeParse({ ...topology, pools: [pool] });

@@ -74,6 +74,14 @@ export function frontEndFromTopology(
           pool: pool.name,
           frontEnd: frontEnd.name,
           publicUrl: frontEnd.publicUrl ?? `${scheme}://${hostInUrl}:${frontEnd.port}`,
+          // Where an idle front end sends XMPP clients (see-other-host): its pool's listeners.
+          xmppPeers:
+            pool.frontEnds
+              .filter((f) => f.xmppPort !== undefined)
+              .map(
+                (f) => `${f.name}=${f.host.includes(':') ? `[${f.host}]` : f.host}:${f.xmppPort}`,
+              )
+              .join(',') || undefined,
         }
       : {}),
   };

@@ -19,6 +19,8 @@ export interface XmppGatewayOptions {
   tls?: { cert: Buffer; key: Buffer };
   allowPlaintext: boolean;
   admission?: () => PerchError | undefined;
+  /** PERCH_XMPP_PEERS: `name=host:port,...`, each front end's XMPP address in the pool. */
+  peers?: string;
 }
 
 /**
@@ -41,6 +43,7 @@ export class XmppGateway {
       secureContext: opts.tls ? tls.createSecureContext(opts.tls) : undefined,
       allowPlaintext: opts.allowPlaintext,
       admission: opts.admission,
+      peers: parsePeers(opts.peers),
       participantLimit: 75,
     };
     this.server = net.createServer((socket) => this.accept(socket));
@@ -93,4 +96,14 @@ export class XmppGateway {
     await Promise.all(pending.map((s) => s.idle()));
     for (const s of pending) s.streamError('system-shutdown', 'the server is shutting down');
   }
+}
+
+/** `fe1=host:port,fe2=host:port` (validated by the config schema) as a map by front-end name. */
+export function parsePeers(peers: string | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const item of (peers ?? '').split(',')) {
+    const at = item.indexOf('=');
+    if (at > 0) out.set(item.slice(0, at), item.slice(at + 1));
+  }
+  return out;
 }

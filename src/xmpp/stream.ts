@@ -50,6 +50,8 @@ export interface GatewayContext {
   allowPlaintext: boolean;
   /** The refusal of a new session (an idle front end of a pool), or undefined. */
   admission?: () => PerchError | undefined;
+  /** Each pool front end's XMPP address (`host:port`) by front-end name. */
+  peers: Map<string, string>;
   /** The participant-update limit as last read from the settings (joins refresh it). */
   participantLimit: number;
 }
@@ -180,9 +182,25 @@ export class XmppStream extends HubConnection {
     if (this.state !== 'bound') this.timer.refresh();
     if (!this.authenticated) {
       const refused = this.gw.admission?.();
-      if (refused) return this.streamError('see-other-host', refused.message);
+      if (refused) return this.elsewhere(refused);
     }
     this.raw(this.features().toString());
+  }
+
+  /**
+   * An idle front end of a pool (RFC 6120 §4.9.3.19): names an active front end's XMPP listener
+   * in `see-other-host`, or, when no active front end has one, ends with `system-shutdown`.
+   */
+  private elsewhere(refused: PerchError): void {
+    const active = (refused.details?.active ?? []) as { name: string }[];
+    const peer = active.map((a) => this.gw.peers.get(a.name)).find((p) => p !== undefined);
+    if (peer) return this.streamError('see-other-host', refused.message, peer);
+    this.streamError(
+      'system-shutdown',
+      active.length === 0
+        ? `${refused.message}: this pool serves no new sessions now`
+        : `${refused.message}; none of them has an XMPP listener (PERCH_XMPP_PEERS)`,
+    );
   }
 
   private mayPlain(): boolean {
@@ -416,14 +434,14 @@ export class XmppStream extends HubConnection {
     this.streamError('policy-violation', 'slow_consumer: the client did not read its stanzas');
   }
 
-  /** Sends a stream error (RFC 6120 §4.9) and closes the stream. */
-  streamError(condition: string, text: string): void {
+  /** Sends a stream error (RFC 6120 §4.9; `content`: the condition's text, see-other-host's address) and closes the stream. */
+  streamError(condition: string, text: string, content?: string): void {
     if (this.state === 'closed') return;
     const e = new XmppStreamError(condition, text);
     this.gw.log.debug({ conn: this.id, code: e.code, condition }, 'xmpp stream error');
     if (!this.headerSent) this.sendHeader();
     this.raw(
-      `<stream:error>${x(condition, { xmlns: NS.streams }).toString()}${x('text', { xmlns: NS.streams }, text).toString()}</stream:error></stream:stream>`,
+      `<stream:error>${x(condition, { xmlns: NS.streams }, content).toString()}${x('text', { xmlns: NS.streams }, text).toString()}</stream:error></stream:stream>`,
     );
     this.finish();
   }

@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { cliFor } from '../cli/helpers.js';
 import { testCluster, type PostgresCluster } from '../harness/postgres.js';
-import { cleanup, startServer, tempDir, type TestServer } from '../harness/server.js';
+import { cleanup, freePort, startServer, tempDir, type TestServer } from '../harness/server.js';
 import { connect, type Frame, type WsClient } from '../harness/ws-client.js';
 import {
   adminHttp,
@@ -30,6 +30,7 @@ import {
   signIn,
   type MessageFrame,
 } from './helpers.js';
+import { rawXmpp, streamHeader } from '../xmpp/helpers.js';
 
 const POOL = 'pool1';
 const logins = ['alice', 'bob', 'carol', 'dave'] as const;
@@ -60,7 +61,10 @@ describe('Enterprise Edition pool: four front ends on one PostgreSQL store', () 
   // fe1's data folder holds a secret.key, as a front end upgraded from an earlier version does.
   const leftoverKey = crypto.randomBytes(32);
 
-  async function startFrontEnd(name: string): Promise<TestServer> {
+  async function startFrontEnd(
+    name: string,
+    env: Record<string, string> = {},
+  ): Promise<TestServer> {
     let dataDir: string | undefined;
     if (name === 'fe1') {
       dataDir = await tempDir();
@@ -77,8 +81,17 @@ describe('Enterprise Edition pool: four front ends on one PostgreSQL store', () 
         PERCH_FRONT_END: name,
         PERCH_POOL_HEARTBEAT_MS: '200',
         PERCH_FILE_STORE_DIR: fileStore,
+        ...env,
       },
     });
+  }
+
+  /** What an XMPP client opening a stream to `port` gets before the server closes it. */
+  async function xmppRefusal(port: number): Promise<string> {
+    const raw = await rawXmpp(port);
+    raw.socket.write(streamHeader);
+    await raw.closed;
+    return raw.received();
   }
 
   /** A signed-in connection of `login` to front end `name`. */
@@ -238,7 +251,12 @@ describe('Enterprise Edition pool: four front ends on one PostgreSQL store', () 
     });
     assert.equal(login.code, 0, login.stderr);
     await cli.json(['pool', 'active-server', 'set', '--pool', POOL, '--servers', 'fe1,fe2,fe3']);
-    const fe4 = (fe.fe4 = await startFrontEnd('fe4'));
+    // fe4 has an XMPP listener and knows fe2's (fe1 and fe3 have none).
+    const fe4Xmpp = await freePort();
+    const fe4 = (fe.fe4 = await startFrontEnd('fe4', {
+      PERCH_XMPP_PORT: String(fe4Xmpp),
+      PERCH_XMPP_PEERS: `fe2=chat2.example.org:5222,fe4=127.0.0.1:${fe4Xmpp}`,
+    }));
     type Pool = {
       activeServers: string[];
       frontEnds: { name: string; state: string; url: string; users: number }[];
@@ -262,6 +280,12 @@ describe('Enterprise Edition pool: four front ends on one PostgreSQL store', () 
       ['fe1', 'fe2', 'fe3'].map((n) => ({ name: n, url: fe[n]!.url })),
     );
     assert.deepEqual(await refused.closed, { code: 4009, reason: 'front_end_idle' });
+    // An XMPP client is sent to the first active front end with an XMPP listener (RFC 6120
+    // see-other-host, naming host:port).
+    assert.match(
+      await xmppRefusal(fe4Xmpp),
+      /<stream:error><see-other-host xmlns="urn:ietf:params:xml:ns:xmpp-streams">chat2\.example\.org:5222<\/see-other-host><text [^>]*>front end &quot;fe4&quot; is idle/,
+    );
     const answer = await http('fe4', 'alice').call('GET', '/api/v1/rooms');
     assert.equal(answer.status, 503);
     assert.equal((answer.body.error as { code: string }).code, 'front_end_idle');
@@ -358,6 +382,14 @@ describe('Enterprise Edition pool: four front ends on one PostgreSQL store', () 
     );
     const notAdmin = await http('fe1', 'alice').call('GET', `/api/v1/pools/${POOL}`);
     assert.equal(notAdmin.status, 403);
+
+    // No active front end has an XMPP listener: idle fe4 closes XMPP streams with system-shutdown.
+    await cli.json(['pool', 'active-server', 'set', '--pool', POOL, '--servers', 'fe1,fe3']);
+    await waitFor('fe4 (idle) to end XMPP streams with system-shutdown', async () =>
+      /<system-shutdown xmlns="urn:ietf:params:xml:ns:xmpp-streams"\/><text [^>]*>front end &quot;fe4&quot; is idle.*none of them has an XMPP listener/.test(
+        await xmppRefusal(fe4Xmpp),
+      ),
+    );
 
     // Back to fe1–fe3 for the tests below.
     await cli.json(['pool', 'active-server', 'set', '--pool', POOL, '--servers', 'fe1,fe2,fe3']);
