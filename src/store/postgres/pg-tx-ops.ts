@@ -84,7 +84,7 @@ const RECORD_ACTIVITY = {
 };
 
 /**
- * Operations inside a PostgreSQL group-commit batch (see PostgresStore). The batch holds one
+ * Operations inside one PostgreSQL transaction (see PostgresStore). The transaction holds one
  * connection, so the statements of a post and its compliance record run as named statements on
  * it instead of through the query builder: one round trip for the post, one for the record.
  * Everything else is inherited and runs through `db`, which is bound to the same connection.
