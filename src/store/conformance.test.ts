@@ -13,7 +13,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { testDialects } from '../../test/harness/domain.js';
 import { testCluster } from '../../test/harness/postgres.js';
-import { buildNewMessage } from '../../test/harness/store-factories.js';
+import { buildNewMessage, seedRooms } from '../../test/harness/store-factories.js';
 import { archiveTables } from './archive.js';
 import { migrations } from './migrations/index.js';
 import { PostgresStore } from './postgres/postgres-store.js';
@@ -103,30 +103,8 @@ async function place(dialect: Dialect): Promise<Place> {
 }
 
 /** A user, a category and `rooms` rooms in it; returns their ids. */
-async function seed(store: StoreOps, rooms = 1) {
-  const user = await store.createPrincipal({ kind: 'user', name: 'alice', displayName: 'A' }, NOW);
-  const category = await store.createCategory(
-    { name: 'General', description: '', fileUpload: false, invitations: false, history: true },
-    NOW,
-  );
-  const roomIds: number[] = [];
-  for (let i = 0; i < rooms; i += 1) {
-    const room = await store.createRoom(
-      {
-        categoryId: category.id,
-        name: `room ${i}`,
-        description: '',
-        privacy: 'open',
-        type: 'normal',
-        invitations: 'inherit',
-        addinId: null,
-        createdBy: user.id,
-      },
-      NOW,
-    );
-    roomIds.push(room.id);
-  }
-  return { userId: user.id, categoryId: category.id, roomIds };
+function seed(store: StoreOps, rooms = 1) {
+  return seedRooms(store, { rooms, now: NOW });
 }
 
 /** Ids of stored messages whose text matches a search, through the store's own search. */

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { testCluster, type PostgresCluster } from '../../../test/harness/postgres.js';
-import { buildNewMessage } from '../../../test/harness/store-factories.js';
+import { buildNewMessage, seedRooms } from '../../../test/harness/store-factories.js';
 import { SEQUENCE_CHANNEL, type UnstoredPost } from './pg-tx-ops.js';
 import { PostgresStore } from './postgres-store.js';
 
@@ -34,35 +34,12 @@ async function openStore(opts: { rooms?: number; history?: boolean; notify?: boo
     notifySequences: opts.notify ?? false,
   });
   await store.migrate();
-  const user = await store.createPrincipal({ kind: 'user', name: 'alice', displayName: 'A' }, NOW);
-  const category = await store.createCategory(
-    {
-      name: 'General',
-      description: '',
-      fileUpload: false,
-      invitations: false,
-      history: opts.history ?? true,
-    },
-    NOW,
-  );
-  const roomIds: number[] = [];
-  for (let i = 0; i < (opts.rooms ?? 1); i++) {
-    const room = await store.createRoom(
-      {
-        categoryId: category.id,
-        name: `room ${i}`,
-        description: '',
-        privacy: 'open',
-        type: 'normal',
-        invitations: 'inherit',
-        addinId: null,
-        createdBy: user.id,
-      },
-      NOW,
-    );
-    roomIds.push(room.id);
-  }
-  return { store, url: db.url, userId: user.id, roomIds };
+  const { userId, roomIds } = await seedRooms(store, {
+    rooms: opts.rooms,
+    history: opts.history,
+    now: NOW,
+  });
+  return { store, url: db.url, userId, roomIds };
 }
 
 test('concurrent posts to several rooms get each room gap-free sequence numbers, with their records', async () => {

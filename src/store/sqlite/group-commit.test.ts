@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import type { KyselyOps } from '../kysely-store.js';
 import type { Store } from '../store.js';
-import { buildNewMessage } from '../../../test/harness/store-factories.js';
+import { buildNewMessage, seedRooms } from '../../../test/harness/store-factories.js';
 import { SqliteStore, WriteOutsideGroupCommitError, withStatementCache } from './sqlite-store.js';
 
 async function openStore(): Promise<{ store: SqliteStore; dir: string }> {
@@ -170,36 +170,19 @@ test('the clientId lookup runs directly when the connection is free, and never s
   const { store, dir } = await openStore();
   try {
     const now = 1_700_000_000_000;
-    const user = await store.createPrincipal(
-      { kind: 'user', name: 'alice', displayName: 'A' },
-      now,
-    );
-    const category = await store.createCategory(
-      { name: 'General', description: '', fileUpload: false, invitations: false, history: true },
-      now,
-    );
-    const room = await store.createRoom(
-      {
-        categoryId: category.id,
-        name: 'room',
-        description: '',
-        privacy: 'open',
-        type: 'normal',
-        invitations: 'inherit',
-        addinId: null,
-        createdBy: user.id,
-      },
-      now,
-    );
+    const {
+      userId,
+      roomIds: [roomId],
+    } = await seedRooms(store, { now });
     const post = (clientId: string) =>
-      buildNewMessage(room.id, user.id, `post ${clientId}`, { clientId });
+      buildNewMessage(roomId!, userId, `post ${clientId}`, { clientId });
     // A lookup begun while a batch holds the connection, after the batch wrote the key: it must
     // not read the uncommitted row (the batch fails and rolls back), whatever path it takes.
     let during: Promise<unknown> | undefined;
     await assert.rejects(
       store.transaction(async (tx) => {
         await tx.appendMessage(post('doomed'));
-        during = store.getPostKey(user.id, 'doomed');
+        during = store.getPostKey(userId, 'doomed');
         throw new Error('roll back');
       }),
       /roll back/,
@@ -207,13 +190,13 @@ test('the clientId lookup runs directly when the connection is free, and never s
     assert.equal(await during, undefined);
     // Outside a batch the lookup answers from the committed rows.
     const kept = await store.transaction((tx) => tx.appendMessage(post('kept')));
-    assert.deepEqual(await store.getPostKey(user.id, 'kept'), {
-      roomId: room.id,
+    assert.deepEqual(await store.getPostKey(userId, 'kept'), {
+      roomId,
       seq: kept.seq,
       messageId: kept.id,
       createdAt: now,
     });
-    assert.equal(await store.getPostKey(user.id, 'doomed'), undefined);
+    assert.equal(await store.getPostKey(userId, 'doomed'), undefined);
   } finally {
     await store.close();
     fs.rmSync(dir, { recursive: true, force: true });
