@@ -78,12 +78,12 @@ const held = sql<boolean>`EXISTS (SELECT 1 FROM compliance_holds h WHERE h.relea
   AND (h.from_at IS NULL OR compliance_records.occurred_at >= h.from_at)
   AND (h.to_at IS NULL OR compliance_records.occurred_at <= h.to_at))`;
 
-/** The category a record belongs to: its room's when captured, or a category event's own. */
 /** True when a compiled statement's parameters are exactly `values`, in order. */
 function sameValues(parameters: readonly unknown[], values: readonly unknown[]): boolean {
   return parameters.length === values.length && parameters.every((p, i) => p === values[i]);
 }
 
+/** The category a record belongs to: its room's when captured, or a category event's own. */
 function categoryOf(r: NewComplianceRecord): number | null {
   if (r.room?.categoryId != null) return r.room.categoryId;
   const id = r.payload.categoryId;
