@@ -2,6 +2,7 @@ import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import { AccessCache } from './access.js';
 import { SignInThrottle } from './directory/throttle.js';
+import { PostOrder } from './messages/post-order.js';
 import { SettingsService } from './settings/commands.js';
 import type { EventLog } from './events.js';
 import type { DirectoryConnector, Domain, EventSink, FileStore, PasswordHasher } from './types.js';
@@ -29,6 +30,7 @@ export function createDomain(opts: DomainOptions): Domain {
     events: opts.events,
     eventLog: opts.eventLog,
     access: new AccessCache(opts.store),
+    postOrder: new PostOrder(),
     settings: new SettingsService(opts.store),
     hasher: opts.hasher,
     files: opts.files,

@@ -9,7 +9,7 @@ import {
   useFakeClock,
   withDomain,
 } from '../../test/harness/domain-factories.js';
-import type { TestDomain } from '../../test/harness/domain.js';
+import { buildDomain, testDialects, type TestDomain } from '../../test/harness/domain.js';
 import { buildNewMessage } from '../../test/harness/store-factories.js';
 import type { PerchError } from '../errors.js';
 import type { StoreOps } from '../store/store.js';
@@ -80,6 +80,47 @@ describe('posting', () => {
         [1, 2],
       );
     }));
+
+  for (const dialect of testDialects()) {
+    test(`publishes a room's posts in sequence order when their commits end out of order (${dialect})`, async () => {
+      const t = await buildDomain({ dialect });
+      try {
+        const { alice, bob, room } = await lobby(t);
+        // The first post's transaction ends only after the second's has: as when the answer
+        // to its COMMIT is read late on a busy machine.
+        const original = t.store.transaction.bind(t.store);
+        let secondEnded!: () => void;
+        const second = new Promise<void>((resolve) => (secondEnded = resolve));
+        t.store.transaction = async <T>(fn: (tx: StoreOps) => Promise<T>) => {
+          const value = await original(fn);
+          const seq = (value as { seq?: unknown } | undefined)?.seq;
+          if (seq === 1) await second;
+          if (seq === 2) secondEnded();
+          return value;
+        };
+        const posts = await Promise.all([
+          postMessage(t.d, alice, room, { text: 'one' }),
+          postMessage(t.d, bob, room, { text: 'two' }),
+        ]);
+        // Either may take the first number.
+        assert.deepEqual(posts.map((p) => p.message.seq).sort(), [1, 2]);
+        assert.deepEqual(
+          t.events.flatMap((e) => (e.type === 'message' ? [e.message.seq] : [])),
+          [1, 2],
+        );
+        assert.equal(t.d.postOrder.pending(), 0);
+        // A post whose transaction fails ends its turn: the next one is not held back.
+        t.store.transaction = original;
+        const restore = breakOutbox(t);
+        await assert.rejects(postMessage(t.d, bob, room, { text: 'lost' }), /outbox down/);
+        restore();
+        assert.equal(t.d.postOrder.pending(), 0);
+        assert.equal((await postMessage(t.d, bob, room, { text: 'three' })).message.seq, 3);
+      } finally {
+        await t.close();
+      }
+    });
+  }
 
   test('is idempotent per author and clientId', () =>
     withDomain(async (t) => {

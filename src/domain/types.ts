@@ -1,6 +1,7 @@
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import type { AccessCache } from './access.js';
+import type { PostOrder } from './messages/post-order.js';
 import type { DomainEvent, EventLog } from './events.js';
 import type { SettingsService } from './settings/commands.js';
 import type { SignInThrottle } from './directory/throttle.js';
@@ -82,6 +83,8 @@ export interface Domain {
   /** A pool front end's durable event log; undefined in Standard Edition. */
   eventLog?: EventLog;
   access: AccessCache;
+  /** Publishes this process's posts in each room's sequence order (messages/post-order.ts). */
+  postOrder: PostOrder;
   settings: SettingsService;
   hasher: PasswordHasher;
   files: FileStore;

@@ -16,6 +16,7 @@ import { logForPool } from '../events.js';
 import type { Actor, Domain } from '../types.js';
 import { parseInput } from '../validation.js';
 import { fileView, presentMessage, type MessageView } from './present.js';
+import type { PostTurn } from './post-order.js';
 
 const clientIdSchema = z
   .string()
@@ -122,6 +123,8 @@ export async function postMessage(
           .map((p) => p.id);
   const now = d.clock();
   const store = info.category.history;
+  // The post's turn in the room's publication order, taken once its number is known.
+  const order: { turn?: PostTurn } = {};
   let appended;
   try {
     appended = await d.store.transaction(async (tx) => {
@@ -137,6 +140,8 @@ export async function postMessage(
         mentionUserIds,
         createdAt: now,
       });
+      order.turn?.end();
+      order.turn = d.postOrder.take(roomId, a.seq);
       await tx.recordActivity({
         kind: 'CHAT',
         actorId: actor.userId,
@@ -155,6 +160,7 @@ export async function postMessage(
       return a;
     });
   } catch (err) {
+    order.turn?.end();
     // Two concurrent retries of one post: the second hits the unique key; answer as a replay.
     if (v.clientId !== undefined) {
       const earlier = await replay(d, actor, roomId, v.clientId);
@@ -162,7 +168,6 @@ export async function postMessage(
     }
     throw err;
   }
-  d.access.noteSeq(roomId, appended.seq);
   const message = actorMessage(actor, {
     id: appended.id,
     roomId,
@@ -175,7 +180,16 @@ export async function postMessage(
     state: 'normal',
     file,
   });
-  d.events.publish({ type: 'message', roomId, message });
+  const turn = order.turn!;
+  try {
+    // Committed; published only after the room's earlier posts (see PostOrder).
+    const earlier = d.postOrder.earlier(roomId, turn);
+    if (earlier) await earlier;
+    d.access.noteSeq(roomId, appended.seq);
+    d.events.publish({ type: 'message', roomId, message });
+  } finally {
+    turn.end();
+  }
   return { message, duplicate: false };
 }
 
