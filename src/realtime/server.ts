@@ -47,6 +47,7 @@ import {
   type FrameOf,
 } from '../protocol/frames.js';
 import { Connection, RateLimits } from './connection.js';
+import { Heartbeat } from './heartbeat.js';
 import { Hub } from './hub.js';
 
 export interface RealtimeOptions {
@@ -58,6 +59,7 @@ export interface RealtimeOptions {
   maxBufferedBytes: number;
   /** Close a connection that has not authenticated within this time. */
   authTimeoutMs?: number;
+  /** Each connection is pinged once per period and closed if it missed the last ping (Heartbeat). */
   heartbeatMs?: number;
   /** Set on a front end of an Enterprise Edition pool (see src/cluster). */
   pool?: {
@@ -84,7 +86,7 @@ export class RealtimeServer {
   private readonly d: Domain;
   private readonly log: Logger;
   private accepting = true;
-  private heartbeat: NodeJS.Timeout | undefined;
+  private readonly heartbeat: Heartbeat<Connection>;
   private participantLimit = 75;
   private readonly unsubscribe: () => void;
   private readonly relay: PoolRelay | undefined;
@@ -116,8 +118,7 @@ export class RealtimeServer {
       this.relay?.handle(event);
       return this.hub.handle(event, this.participantLimit);
     });
-    this.heartbeat = setInterval(() => this.beat(), opts.heartbeatMs ?? 30_000);
-    this.heartbeat.unref();
+    this.heartbeat = new Heartbeat(opts.heartbeatMs ?? 30_000);
   }
 
   /**
@@ -177,6 +178,7 @@ export class RealtimeServer {
     });
     if (linked) this.linked.set(conn, linked);
     this.conns.add(conn);
+    this.heartbeat.add(conn);
     const authTimer = setTimeout(() => {
       if (!conn.actor) {
         conn.send({
@@ -210,6 +212,7 @@ export class RealtimeServer {
       clearTimeout(authTimer);
       conn.closed = true;
       this.conns.delete(conn);
+      this.heartbeat.delete(conn);
       conn.detachOnce();
     });
   }
@@ -557,25 +560,10 @@ export class RealtimeServer {
     },
   };
 
-  private beat(): void {
-    for (const conn of this.conns) {
-      if (!conn.alive) {
-        conn.ws.terminate();
-        continue;
-      }
-      conn.alive = false;
-      try {
-        conn.ws.ping();
-      } catch {
-        conn.ws.terminate();
-      }
-    }
-  }
-
   /** Stops accepting connections, says goodbye to each client and waits for them to close. */
   async drain(graceMs: number): Promise<void> {
     this.accepting = false;
-    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat.stop();
     this.unsubscribe();
     this.relay?.close();
     const closing = [...this.conns].map(
