@@ -4,6 +4,7 @@
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { createLogger } from '../logger.js';
 import { openStore } from '../store/open-store.js';
+import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { openPostgresComplianceStore } from './postgres-compliance-store.js';
 import { openSqliteComplianceStore } from './sqlite-compliance-store.js';
 import type { ComplianceThreadData, FromThread, ToThread } from './thread-protocol.js';
@@ -30,7 +31,12 @@ function writeOnMain(m: Extract<FromThread, { type: 'chat' }>): Promise<void> {
 }
 
 const chat: ComplianceChat = {
-  readActivity: (afterId, limit) => store.readActivity(afterId, limit),
+  // Copied into the compliance store only once durable in the chat store (see flushLog).
+  readActivity: async (afterId, limit) => {
+    const rows = await store.readActivity(afterId, limit);
+    if (rows.length > 0 && store instanceof SqliteStore) await store.flushLog();
+    return rows;
+  },
   countActivity: () => store.countActivity(),
   getPrincipals: (ids) => store.getPrincipals(ids),
   getRoom: (id) => store.getRoom(id),

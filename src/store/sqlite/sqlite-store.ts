@@ -7,11 +7,31 @@ import { PostStatements, SqliteTxOps } from './sqlite-tx-ops.js';
 import { runMigrations } from '../migrate.js';
 import type { Database } from '../schema.js';
 import type { PostKey, Store, StoreOps } from '../store.js';
+import { WalFlusher } from './wal-flusher.js';
 
 export interface SqliteStoreOptions {
   /** Path of the database file, or ':memory:'. */
   file: string;
+  /**
+   * `full` (the default): a transaction is answered once it is on stable storage (the log is
+   * flushed off the event loop, see WalFlusher); `normal`: once written, which survives a
+   * crash of the process but not of the machine.
+   */
   synchronous?: 'full' | 'normal';
+}
+
+/**
+ * A batch's COMMIT reached the page cache but the flush that makes it durable failed: its
+ * transactions are reported failed, though their changes may survive (a retried post is found by
+ * its clientId).
+ */
+export class WalFlushError extends Error {
+  constructor(cause: unknown) {
+    super(`the commit could not be made durable: ${(cause as Error)?.message ?? String(cause)}`, {
+      cause,
+    });
+    this.name = 'WalFlushError';
+  }
 }
 
 interface QueuedTransaction {
@@ -108,15 +128,20 @@ export class SqliteStore extends KyselyOps implements Store {
   /** Above zero while a batch or a migration holds the connection and may write. */
   private readonly writers: { count: number };
 
+  /** Flushes the log after each batch when the store is durable (`synchronous: 'full'`). */
+  private readonly flusher: WalFlusher | undefined;
+
   private constructor(
     raw: BetterSqlite3.Database,
     kysely: Kysely<Database>,
     writers: { count: number },
+    flusher: WalFlusher | undefined,
   ) {
     super(kysely, 'sqlite');
     this.raw = raw;
     this.kysely = kysely;
     this.writers = writers;
+    this.flusher = flusher;
     this.direct = new KyselyOps(kysely, 'sqlite');
   }
 
@@ -126,7 +151,9 @@ export class SqliteStore extends KyselyOps implements Store {
     }
     const raw = new BetterSqlite3(opts.file);
     raw.pragma('journal_mode = WAL');
-    raw.pragma(`synchronous = ${opts.synchronous ?? 'full'}`);
+    // Durable without an fsync on the event loop: COMMIT writes the log, WalFlusher flushes it.
+    const flushed = (opts.synchronous ?? 'full') === 'full' && opts.file !== ':memory:';
+    raw.pragma(`synchronous = ${flushed ? 'normal' : (opts.synchronous ?? 'full')}`);
     raw.pragma('foreign_keys = ON');
     raw.pragma('busy_timeout = 5000');
     raw.pragma('cache_size = -65536');
@@ -140,7 +167,8 @@ export class SqliteStore extends KyselyOps implements Store {
         database: withStatementCache(raw, () => writers.count > 0),
       }),
     });
-    return new SqliteStore(raw, kysely, writers);
+    const flusher = flushed ? new WalFlusher(`${opts.file}-wal`) : undefined;
+    return new SqliteStore(raw, kysely, writers, flusher);
   }
 
   /** A read-listed operation outside a transaction; rerun in the group commit if it writes. */
@@ -266,21 +294,40 @@ export class SqliteStore extends KyselyOps implements Store {
     } catch (err) {
       failure = err;
     }
-    batch.forEach((item, i) => {
-      const outcome = outcomes[i];
-      if (failure !== undefined) item.reject(failure);
-      else if (outcome?.ok) item.resolve(outcome.value);
-      else item.reject(outcome?.value);
-    });
+    const settle = (flushFailure?: unknown) =>
+      batch.forEach((item, i) => {
+        const outcome = outcomes[i];
+        if (failure !== undefined) item.reject(failure);
+        else if (!outcome?.ok) item.reject(outcome?.value);
+        else if (flushFailure !== undefined) item.reject(new WalFlushError(flushFailure));
+        else item.resolve(outcome.value);
+      });
+    if (failure !== undefined || !this.flusher) return settle();
+    // Answered once durable; the next batch runs meanwhile (see WalFlusher).
+    this.flusher.flush().then(
+      () => settle(),
+      (err: unknown) => settle(err),
+    );
   }
 
   async migrate(): Promise<string[]> {
     this.writers.count++;
     try {
-      return await runMigrations(this.kysely as unknown as Kysely<unknown>, 'sqlite');
+      const applied = await runMigrations(this.kysely as unknown as Kysely<unknown>, 'sqlite');
+      await this.flushLog();
+      return applied;
     } finally {
       this.writers.count--;
     }
+  }
+
+  /**
+   * Resolves once every transaction committed so far, by any connection, is on stable storage.
+   * A reader that copies committed rows elsewhere (the compliance worker) calls it first: a
+   * batch is readable as soon as its COMMIT returns, before the flush that makes it durable.
+   */
+  flushLog(): Promise<void> {
+    return this.flusher?.flush() ?? Promise.resolve();
   }
 
   /** Runs SQLite's own consistency checks; returns the problems found (empty when healthy). */
@@ -293,6 +340,8 @@ export class SqliteStore extends KyselyOps implements Store {
   }
 
   async close(): Promise<void> {
+    // Every batch written is answered (flushed) before the connection goes.
+    await this.flusher?.close();
     await this.kysely.destroy();
   }
 }
