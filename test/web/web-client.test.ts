@@ -1052,4 +1052,21 @@ describe('web client with several pools', () => {
     assert.deepEqual(pageErrors(page), []);
     await context.close();
   });
+
+  test('a search names the pool that could not be reached', async () => {
+    await cleanup(fe.south!);
+    delete fe.south;
+    const { context, page } = await newPage(browser);
+    await signIn(page, fe.north!.url, 'alice', pw.alice);
+    await page.goto(`${fe.north!.url}/search`);
+    await page.getByRole('searchbox', { name: 'Words' }).fill('tide');
+    await page.getByRole('button', { name: 'Search messages' }).click();
+    await page
+      .locator('section.pool-results[data-pool=south]')
+      .getByRole('alert')
+      .filter({ hasText: 'Pool south could not be searched' })
+      .waitFor();
+    assert.deepEqual(pageErrors(page), []);
+    await context.close();
+  });
 });

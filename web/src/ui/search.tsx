@@ -5,6 +5,9 @@ import type { RoomView, SearchReply } from '../types.js';
 import { ModelContext, useModel } from './hooks.js';
 import { MessageCard } from './message.js';
 
+/** Another pool's answer to a search: its results, or why it could not be searched. */
+type OtherPool = { pool: string; reply: SearchReply } | { pool: string; failed: string };
+
 export function Search() {
   const [model, state] = useModel();
   const [query, setQuery] = useState('');
@@ -15,8 +18,11 @@ export function Search() {
   const [result, setResult] = useState<SearchReply | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  /** Other pools' answers to the same search (not when one room of this pool is chosen). */
-  const [others, setOthers] = useState<{ pool: string; reply: SearchReply }[]>([]);
+  /**
+   * Other pools' answers to the same search (not when one room of this pool is chosen): their
+   * results, or why a pool could not be searched.
+   */
+  const [others, setOthers] = useState<OtherPool[]>([]);
 
   const [found, setFound] = useState<Map<number, string>>(new Map());
   const names = new Map<number, string>(found);
@@ -69,8 +75,13 @@ export function Search() {
     }
   }
 
-  async function searchOtherPools(list: string[]) {
-    if (state.pools.length === 0) return [];
+  /**
+   * Asks every other pool, whether or not the pools are known yet: they are learned in the
+   * background after the page opens (Model.discoverPools), and a search made before that ended
+   * used to leave them out. A pool that does not know the user is left out; one that could not
+   * be reached is named. A server that is not in a pool answers pool_not_found: no other pools.
+   */
+  async function searchOtherPools(list: string[]): Promise<OtherPool[]> {
     const q = new URLSearchParams({ limit: '50' });
     if (query.trim()) q.set('query', query.trim());
     if (list.length) q.set('authors', list.join(','));
@@ -81,9 +92,14 @@ export function Search() {
         'GET',
         `/all-pools/search/messages?${q.toString()}`,
       );
-      return reply.pools
-        .filter((p) => p.status === 200 && state.pools.includes(p.pool))
-        .map((p) => ({ pool: p.pool, reply: p.body as SearchReply }));
+      // The first answer is this pool's own, shown above.
+      return reply.pools.slice(1).flatMap((p): OtherPool[] => {
+        if (p.status === 200) return [{ pool: p.pool, reply: p.body as SearchReply }];
+        if (p.status < 500) return [];
+        const body = p.body as { message?: unknown } | null;
+        const why = typeof body?.message === 'string' ? body.message : `HTTP ${p.status}`;
+        return [{ pool: p.pool, failed: why }];
+      });
     } catch {
       return [];
     }
@@ -157,7 +173,19 @@ export function Search() {
           </ul>
         </>
       )}
-      {others.map(({ pool, reply }) => {
+      {others.map((other) => {
+        const pool = other.pool;
+        if ('failed' in other) {
+          return (
+            <section key={pool} class="pool-results" data-pool={pool}>
+              <h2>{t.poolOf(pool)}</h2>
+              <p class="form-error" role="alert">
+                {t.poolNotSearched(pool, other.failed)}
+              </p>
+            </section>
+          );
+        }
+        const reply = other.reply;
         const pm = model.forPool(pool);
         const poolNames = new Map(pm.state.follows.map((f) => [f.roomId, f.name]));
         return (
