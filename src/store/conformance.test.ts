@@ -380,6 +380,105 @@ for (const dialect of testDialects()) {
       assert.deepEqual(await searchHits(store, ids.userId, [String(b)], [b]), []);
     });
 
+    test('full-text search: rare, common and phrase searches page newest first and count up to the cap', async () => {
+      // On PostgreSQL a word search first counts the matches up to the cap and takes the page's
+      // ids among them; past the cap it pages newest first instead. Both must give what the
+      // newest-first query alone gave: the same rows, in the same order, and the same count.
+      const [roomId, otherRoom] = [ids.roomIds[1]!, ids.roomIds[3]!];
+      const posted: { id: number; words: string[] }[] = [];
+      for (let i = 0; i < 24; i++) {
+        const words = ['zqcommon'];
+        if (i % 8 === 3) words.push('zqscarce');
+        words.push(i % 5 === 0 ? 'zqalpha zqbeta zqgamma' : 'zqgamma zqbeta zqalpha');
+        const m = await store.transaction((tx) =>
+          tx.appendMessage(buildNewMessage(roomId, ids.userId, words.join(' and '))),
+        );
+        posted.push({ id: m.id!, words });
+      }
+      // A removed message is found by nothing, whichever way the search runs.
+      const removed = posted.find((p) => p.words.includes('zqscarce'))!;
+      await store.setMessageState(removed.id, 'removed', '', NOW + 1);
+      const live = posted.filter((p) => p !== removed);
+      const newestFirst = (has: (p: { words: string[] }) => boolean) =>
+        live
+          .filter(has)
+          .map((p) => p.id)
+          .sort((a, b) => b - a);
+      const search = (
+        q: { terms?: string[]; phrases?: string[]; roomIds?: number[] },
+        page: { limit: number; offset: number; countLimit: number },
+      ) =>
+        store
+          .searchMessages({
+            viewer: { userId: ids.userId, principalIds: [ids.userId], isAdmin: false },
+            ...q,
+            ...page,
+          })
+          .then((r) => ({
+            ids: r.messages.map((m) => m.id),
+            count: r.count,
+            exceededLimit: r.exceededLimit,
+          }));
+
+      const scarce = newestFirst((p) => p.words.includes('zqscarce'));
+      assert.equal(scarce.length, 2);
+      assert.deepEqual(
+        await search({ terms: ['zqscarce'] }, { limit: 4, offset: 0, countLimit: 10 }),
+        { ids: scarce, count: 2, exceededLimit: false },
+      );
+      assert.deepEqual(
+        await search({ terms: ['zqscarce'] }, { limit: 4, offset: 1, countLimit: 10 }),
+        { ids: scarce.slice(1), count: 2, exceededLimit: false },
+      );
+      assert.deepEqual(
+        await search(
+          { terms: ['zqscarce'], roomIds: [otherRoom] },
+          { limit: 4, offset: 0, countLimit: 10 },
+        ),
+        { ids: [], count: 0, exceededLimit: false },
+      );
+
+      const phrase = newestFirst((p) => p.words.includes('zqalpha zqbeta zqgamma'));
+      assert.equal(phrase.length, 5);
+      for (const offset of [0, 4, 8]) {
+        assert.deepEqual(
+          await search(
+            { phrases: ['zqalpha zqbeta zqgamma'] },
+            { limit: 4, offset, countLimit: 10 },
+          ),
+          { ids: phrase.slice(offset, offset + 4), count: 5, exceededLimit: false },
+          `phrase, offset ${offset}`,
+        );
+      }
+      // Two words in either order match every message; as a phrase only one order does.
+      assert.deepEqual(
+        await search({ terms: ['zqgamma', 'zqalpha'] }, { limit: 3, offset: 0, countLimit: 100 }),
+        { ids: newestFirst(() => true).slice(0, 3), count: 23, exceededLimit: false },
+      );
+
+      const common = newestFirst(() => true);
+      assert.equal(common.length, 23);
+      // At the cap exactly the count is whole; one match more and it is capped.
+      for (const [countLimit, count, exceededLimit] of [
+        [100, 23, false],
+        [23, 23, false],
+        [22, 22, true],
+        [10, 10, true],
+      ] as const) {
+        for (const offset of [0, 4, 20]) {
+          assert.deepEqual(
+            await search({ terms: ['zqcommon'] }, { limit: 4, offset, countLimit }),
+            { ids: common.slice(offset, offset + 4), count, exceededLimit },
+            `common word, count limit ${countLimit}, offset ${offset}`,
+          );
+        }
+      }
+      assert.deepEqual(
+        await search({ terms: ['zqcommon', 'zqscarce'] }, { limit: 4, offset: 0, countLimit: 1 }),
+        { ids: scarce, count: 1, exceededLimit: true },
+      );
+    });
+
     test('admin audit: start pending, finish, filter by actor, action, result and time, page', async () => {
       const entry = (actorName: string, action: string, at: number) => ({
         actorId: ids.userId,
