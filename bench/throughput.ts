@@ -9,7 +9,8 @@
  * default 9 a second against the server's 10). Load-generator processes (--generators) share
  * the connections. After --warmup seconds, acknowledgements are counted for --duration seconds;
  * the server's CPU time over that window gives its CPU per post. --cpu-prof DIR writes the
- * server's V8 CPU profile (node --cpu-prof) there when it stops.
+ * server's V8 CPU profile (node --cpu-prof) there when it stops. --store-pool-size N sets the
+ * server's PERCH_STORE_POOL_SIZE (PostgreSQL connections; default the server's, 10).
  *
  * The last line on standard output is one JSON object; the same goes to bench/results/ with an
  * SVG plot next to it.
@@ -204,6 +205,7 @@ async function main(): Promise<void> {
       'per-client-rate': { type: 'string', default: '9' },
       generators: { type: 'string', default: '2' },
       'cpu-prof': { type: 'string' },
+      'store-pool-size': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -221,6 +223,9 @@ async function main(): Promise<void> {
   if (perClientRate > 10) fail('--per-client-rate above 10 would hit the server post limit');
   const generatorCount = Math.min(positive('generators'), clientCount);
   if (durationS > 600) fail('--duration is at most 600 s');
+  const storePoolSize = values['store-pool-size'] === undefined ? 10 : positive('store-pool-size');
+  if (kind !== 'postgres' && values['store-pool-size'] !== undefined)
+    fail('--store-pool-size applies to --store postgres only');
 
   const store = await prepareStore(kind, log);
   let stopNow = () => {
@@ -243,6 +248,7 @@ async function main(): Promise<void> {
       PERCH_LOG_LEVEL: 'warn',
       // What Perch ships with (the default, said explicitly).
       PERCH_SQLITE_SYNCHRONOUS: 'full',
+      PERCH_STORE_POOL_SIZE: String(storePoolSize),
     },
     nodeOptions: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
   });
@@ -318,6 +324,7 @@ async function main(): Promise<void> {
       store: kind,
       durability:
         kind === 'sqlite' ? 'synchronous=full' : 'fsync=on, synchronous_commit=on, on disk',
+      ...(kind === 'postgres' ? { store_pool_size: storePoolSize } : {}),
       clients: clientCount,
       window,
       per_client_rate: perClientRate,

@@ -86,6 +86,7 @@ export async function createAppContext(
   const fileStoreDir = paths.fileStoreDir;
   const store = openStore(location, {
     sqliteSynchronous: config.sqliteSynchronous,
+    poolSize: config.storePoolSize,
     notifySequences: pooled,
   });
   if (config.storeUrl !== undefined) {

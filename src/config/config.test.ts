@@ -57,3 +57,15 @@ test('PERCH_XMPP_PEERS: name=host:port pairs, IPv6 in brackets; anything else is
     );
   }
 });
+
+test('PERCH_STORE_POOL_SIZE: 10 by default, a whole number from 1 to 500', () => {
+  assert.equal(toConfig(readEnv({})).storePoolSize, 10);
+  assert.equal(toConfig(readEnv({ PERCH_STORE_POOL_SIZE: '40' })).storePoolSize, 40);
+  for (const bad of ['0', '501', '2.5', 'many']) {
+    assert.throws(
+      () => toConfig(readEnv({ PERCH_STORE_POOL_SIZE: bad })),
+      (err: unknown) => err instanceof ValidationError && /PERCH_STORE_POOL_SIZE/.test(err.message),
+      bad,
+    );
+  }
+});

@@ -61,6 +61,15 @@ export const configSchema = z.object({
     .describe(
       'PERCH_SQLITE_SYNCHRONOUS: `full` survives power loss; `normal` survives a process crash only.',
     ),
+  storePoolSize: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(500)
+    .default(10)
+    .describe(
+      "PERCH_STORE_POOL_SIZE: most connections this server opens to a PostgreSQL chat store; each runs one transaction at a time, and commits waiting together share one WAL flush. Every front end of a pool opens this many: keep their sum under the server's max_connections. Not used on SQLite.",
+    ),
   sessionTtlHours: z.coerce
     .number()
     .int()
@@ -293,6 +302,7 @@ export const envNames: Record<keyof Config, string> = {
   adminPassword: 'PERCH_ADMIN_PASSWORD',
   logLevel: 'PERCH_LOG_LEVEL',
   sqliteSynchronous: 'PERCH_SQLITE_SYNCHRONOUS',
+  storePoolSize: 'PERCH_STORE_POOL_SIZE',
   sessionTtlHours: 'PERCH_SESSION_TTL_HOURS',
   maxFrameBytes: 'PERCH_MAX_FRAME_BYTES',
   maxBufferedBytes: 'PERCH_MAX_BUFFERED_BYTES',
