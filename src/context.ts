@@ -86,6 +86,8 @@ export async function createAppContext(
   const fileStoreDir = paths.fileStoreDir;
   const store = openStore(location, {
     sqliteSynchronous: config.sqliteSynchronous,
+    // The compliance thread, started below, checkpoints the log off the event loop.
+    sqliteCheckpoints: 'background',
     poolSize: config.storePoolSize,
     notifySequences: pooled,
   });

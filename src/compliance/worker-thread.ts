@@ -18,6 +18,22 @@ const log = createLogger(data.logLevel).child({ subsystem: 'compliance', threadI
 // (SQLite) or a small pool (PostgreSQL) is plenty.
 const store = openStore(data.chat, { sqliteSynchronous: data.sqliteSynchronous, poolSize: 2 });
 
+/** How often this thread checkpoints a SQLite chat store's log (the server's connection does not). */
+const CHECKPOINT_INTERVAL_MS = 500;
+// The server opens a SQLite chat store with `checkpoints: 'background'`: its log is copied into the
+// database here, so that the copy and its fsyncs never stall the event loop that serves chat.
+const checkpoints =
+  store instanceof SqliteStore
+    ? setInterval(() => {
+        try {
+          store.checkpoint();
+        } catch (err) {
+          log.warn({ err }, 'checkpointing the chat store failed; trying again');
+        }
+      }, CHECKPOINT_INTERVAL_MS)
+    : undefined;
+checkpoints?.unref();
+
 const post = (m: FromThread) => port.postMessage(m);
 let nextId = 1;
 const onMain = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
@@ -89,6 +105,7 @@ const ops: Record<string, (...args: never[]) => Promise<unknown>> = {
 let stopping: Promise<void> | undefined;
 function stop(): Promise<void> {
   stopping ??= (async () => {
+    clearInterval(checkpoints);
     await worker.stop();
     await store.close();
     // Nothing else keeps the thread alive once the port is closed: it ends.

@@ -6,6 +6,8 @@ import { parseStoreUrl, type StoreLocation } from './store-url.js';
 export interface OpenStoreOptions {
   /** SQLite durability (see PERCH_SQLITE_SYNCHRONOUS). */
   sqliteSynchronous?: 'full' | 'normal';
+  /** SQLite: who checkpoints the log (see SqliteStoreOptions.checkpoints). */
+  sqliteCheckpoints?: 'auto' | 'background';
   /** Most PostgreSQL connections in the pool. */
   poolSize?: number;
   /** PostgreSQL: announce each post for the front ends of a pool (see SEQUENCE_CHANNEL). */
@@ -20,7 +22,11 @@ export interface OpenStoreOptions {
 export function openStore(url: string | StoreLocation, opts: OpenStoreOptions = {}): Store {
   const location = typeof url === 'string' ? parseStoreUrl(url) : url;
   if (location.dialect === 'sqlite') {
-    return SqliteStore.open({ file: location.file, synchronous: opts.sqliteSynchronous });
+    return SqliteStore.open({
+      file: location.file,
+      synchronous: opts.sqliteSynchronous,
+      checkpoints: opts.sqliteCheckpoints,
+    });
   }
   return PostgresStore.open({
     connectionString: location.connectionString,

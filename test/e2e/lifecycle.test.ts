@@ -1,6 +1,7 @@
 // Connection and process lifecycle against a real server process: a slow consumer is cut
 // off, acknowledged posts survive kill -9, and SIGTERM drains clients with a goodbye.
 import assert from 'node:assert/strict';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Socket } from 'node:net';
@@ -72,6 +73,27 @@ describe('server lifecycle', () => {
       (f) => f.type === 'message' && (f as MessageFrame).message.seq === ack.seq,
     );
     assert.equal((seen as MessageFrame).message.text, 'still here');
+  });
+
+  test("the log is checkpointed into the database off the event loop's connection", async () => {
+    // In WAL mode only a checkpoint writes perch.db itself. The server's own connection
+    // checkpoints only past 10,000 log pages, and the compliance thread (whose chat-store writes
+    // go through the server's connection) copies the log every half second: so perch.db
+    // changes soon after posts far below that.
+    const file = path.join(server.dataDir, 'perch.db');
+    const modified = async () => (await stat(file)).mtimeMs;
+    const r = await buildRoom(admin, {
+      name: 'checkpointed',
+      category: 'General',
+      privacy: 'open',
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const before = await modified();
+    await postMany(users.alice.http, r.id, 50, (i) => `checkpointed ${i}`);
+    for (let i = 0; i < 100 && (await modified()) === before; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.notEqual(await modified(), before, 'perch.db was not written: nothing checkpointed');
   });
 
   test('every acknowledged post survives kill -9 with its sequence; none is handed out twice', async () => {

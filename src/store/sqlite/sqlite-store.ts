@@ -18,7 +18,19 @@ export interface SqliteStoreOptions {
    * crash of the process but not of the machine.
    */
   synchronous?: 'full' | 'normal';
+  /**
+   * `auto` (the default): SQLite checkpoints the log into the database itself, inside the COMMIT
+   * that takes it past 1,000 pages, on this connection's thread. `background`: another connection
+   * calls `checkpoint()` regularly (the server's compliance thread does, see
+   * src/compliance/worker-thread.ts), so that copying pages and the two fsyncs of a checkpoint
+   * happen off the event loop; this connection only checkpoints if the log reaches 10,000 pages
+   * (40 MB), in case that other connection stops.
+   */
+  checkpoints?: 'auto' | 'background';
 }
+
+/** Log pages at which a `background` store checkpoints on its own after all. */
+const BACKGROUND_CHECKPOINT_FALLBACK_PAGES = 10_000;
 
 /**
  * A batch's COMMIT reached the page cache but the flush that makes it durable failed: its
@@ -158,6 +170,9 @@ export class SqliteStore extends KyselyOps implements Store {
     raw.pragma('busy_timeout = 5000');
     raw.pragma('cache_size = -65536');
     raw.pragma('temp_store = MEMORY');
+    if (opts.checkpoints === 'background') {
+      raw.pragma(`wal_autocheckpoint = ${BACKGROUND_CHECKPOINT_FALLBACK_PAGES}`);
+    }
     if (opts.file !== ':memory:') {
       fs.chmodSync(opts.file, 0o600);
     }
@@ -328,6 +343,24 @@ export class SqliteStore extends KyselyOps implements Store {
    */
   flushLog(): Promise<void> {
     return this.flusher?.flush() ?? Promise.resolve();
+  }
+
+  /**
+   * Copies what it can of the log into the database without waiting for readers or the writer
+   * (`wal_checkpoint(PASSIVE)`); the writer then starts the log over once all of it is copied.
+   * Synchronous, with the checkpoint's fsyncs: call it from a thread that serves no one.
+   */
+  checkpoint(): { busy: boolean; logPages: number; checkpointedPages: number } {
+    const [row] = this.raw.pragma('wal_checkpoint(PASSIVE)') as {
+      busy: number;
+      log: number;
+      checkpointed: number;
+    }[];
+    return {
+      busy: row!.busy !== 0,
+      logPages: row!.log,
+      checkpointedPages: row!.checkpointed,
+    };
   }
 
   /** Runs SQLite's own consistency checks; returns the problems found (empty when healthy). */

@@ -130,3 +130,39 @@ test('synchronous full runs SQLite in NORMAL with the flusher; normal has no flu
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a background-checkpointed store leaves the log to checkpoint(), called from another connection', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'perch-wal-'));
+  const file = path.join(dir, 'perch.db');
+  const store = SqliteStore.open({ file, checkpoints: 'background' });
+  const other = SqliteStore.open({ file });
+  try {
+    await store.migrate();
+    const inner = store as unknown as { raw: { pragma(p: string, o: { simple: true }): unknown } };
+    assert.equal(inner.raw.pragma('wal_autocheckpoint', { simple: true }), 10_000);
+    // More than SQLite's default 1,000 pages of log: an `auto` store would have checkpointed.
+    const size = () => fs.statSync(file).size;
+    const before = size();
+    for (let i = 0; i < 40; i++) {
+      await Promise.all(
+        Array.from({ length: 50 }, (_, j) =>
+          store.transaction((tx) => tx.setSetting(`k-${i}-${j}`, 'x'.repeat(2000))),
+        ),
+      );
+    }
+    assert.equal(size(), before, 'the writer checkpointed on its own');
+    const done = other.checkpoint();
+    assert.equal(done.busy, false);
+    assert.ok(done.logPages > 1000, `log pages ${done.logPages}`);
+    assert.equal(done.checkpointedPages, done.logPages);
+    assert.ok(size() > before, 'the checkpoint copied the log into the database');
+    assert.equal(
+      Object.keys(await other.getSettings()).filter((k) => k.startsWith('k-')).length,
+      2000,
+    );
+  } finally {
+    await other.close();
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
