@@ -1,24 +1,22 @@
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocket, type WebSocketServer } from 'ws';
 import { Heartbeat } from './heartbeat.js';
+import { loopbackWss, waitFor } from '../../test/harness/loopback-wss.js';
 
 // The heartbeat over real loopback WebSockets: clients that answer pings stay, a client that
 // stopped answering is ended, and each tick pings only its slot of the connections.
 
 let wss: WebSocketServer;
 let url: string;
+let closeWss: () => Promise<void>;
 
 before(async () => {
-  wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await new Promise<void>((resolve) => wss.once('listening', resolve));
-  url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`;
+  ({ wss, url, close: closeWss } = await loopbackWss());
 });
 
 after(async () => {
-  for (const ws of wss.clients) ws.terminate();
-  await new Promise<void>((resolve) => wss.close(() => resolve()));
+  await closeWss();
 });
 
 interface Conn {
@@ -43,11 +41,6 @@ async function connect(answers: boolean): Promise<{ conn: Conn; client: WebSocke
     ping(...args);
   };
   return { conn, client };
-}
-
-async function waitFor(what: string, check: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
-  assert.ok(check(), `timed out waiting for ${what}`);
 }
 
 test('connections that answer stay; one that stopped answering is ended', async () => {

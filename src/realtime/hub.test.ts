@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocket, type WebSocketServer } from 'ws';
 import { postMessage } from '../domain/messages/commands.js';
 import { updateRoom } from '../domain/rooms/commands.js';
 import type { DomainEvent } from '../domain/events.js';
@@ -10,6 +9,7 @@ import { buildDomain, type TestDomain } from '../../test/harness/domain.js';
 import { buildCategory, buildRoom, buildUsers } from '../../test/harness/domain-factories.js';
 import { Connection } from './connection.js';
 import { Hub } from './hub.js';
+import { loopbackWss, waitFor } from '../../test/harness/loopback-wss.js';
 
 // The hub on a real domain and store, with connections over real loopback WebSockets. Events
 // are handed over the way a pool's catch-up hands them: several in one turn of the event loop.
@@ -17,17 +17,15 @@ import { Hub } from './hub.js';
 let t: TestDomain;
 let wss: WebSocketServer;
 let url: string;
+let closeWss: () => Promise<void>;
 
 before(async () => {
   t = await buildDomain();
-  wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await new Promise<void>((resolve) => wss.once('listening', resolve));
-  url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`;
+  ({ wss, url, close: closeWss } = await loopbackWss());
 });
 
 after(async () => {
-  for (const ws of wss.clients) ws.terminate();
-  await new Promise<void>((resolve) => wss.close(() => resolve()));
+  await closeWss();
   await t.close();
 });
 
@@ -52,11 +50,6 @@ function join(hub: Hub, conn: Connection, roomId: number): void {
   hub.subscribe(conn, roomId);
   hub.enterRoster(conn, roomId, 100);
   hub.goLive(conn, roomId);
-}
-
-async function waitFor(what: string, check: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
-  assert.ok(check(), `timed out waiting for ${what}`);
 }
 
 test('a message after an access change never reaches a connection that lost the room', async () => {
