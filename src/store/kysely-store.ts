@@ -1191,6 +1191,14 @@ export class KyselyOps implements StoreOps {
       if (q.to !== undefined) query = query.where('m.created_at', '<=', q.to);
       return query;
     };
+    // The requested page, newest first: message id order (ids grow in the order posts are written).
+    const newestFirst = () =>
+      base()
+        .select(messageColumnsOfM)
+        .orderBy(ftsDriven ? sql`messages_fts.rowid` : sql`m.id`, 'desc')
+        .limit(q.limit)
+        .offset(q.offset)
+        .execute();
     if (readable !== undefined && terms.length > 0) {
       // PostgreSQL word search, first step: every readable match up to `countLimit + 1`, counted,
       // and the ids of the requested page among them, in one statement. A lexeme missing from
@@ -1224,21 +1232,10 @@ export class KyselyOps implements StoreOps {
                 .execute();
         return { messages: rows.map(toMessage), count, exceededLimit: false };
       }
-      const rows = await base()
-        .select(messageColumnsOfM)
-        .orderBy(sql`m.id`, 'desc')
-        .limit(q.limit)
-        .offset(q.offset)
-        .execute();
+      const rows = await newestFirst();
       return { messages: rows.map(toMessage), count: q.countLimit, exceededLimit: true };
     }
-    // Newest first is message id order: ids grow in the order posts are written.
-    const rows = await base()
-      .select(messageColumnsOfM)
-      .orderBy(ftsDriven ? sql`messages_fts.rowid` : sql`m.id`, 'desc')
-      .limit(q.limit)
-      .offset(q.offset)
-      .execute();
+    const rows = await newestFirst();
     const counted = await this.db
       .selectFrom(
         base()
